@@ -1,0 +1,125 @@
+"""`adpulse schema ...`: status, migrate, unlock. Parsing only; the work is in migrate.py."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from adpulse.cli_support import domain_errors, print_json
+
+if TYPE_CHECKING:
+    from adpulse.clickhouse.migrate import Migrator
+
+schema_app = typer.Typer(help="ClickHouse schema: render DDL, show and apply migrations.")
+
+TopologyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--topology",
+        help="single, cluster or a topology TOML file; defaults to ADPULSE_TOPOLOGY.",
+        show_default=False,
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
+
+
+def _migrator(topology: str | None) -> Migrator:
+    from adpulse.clickhouse.client import connect
+    from adpulse.clickhouse.migrate import Migrator
+    from adpulse.clickhouse.schema import SchemaOptions
+    from adpulse.settings import get_settings
+    from adpulse.topology import load_topology
+
+    settings = get_settings()
+    client = connect(settings.clickhouse_url)
+    return Migrator(
+        client,
+        load_topology(topology or settings.topology),
+        SchemaOptions(
+            database=client.database,
+            retention_days=settings.retention_days,
+            rollup_retention_days=settings.rollup_retention_days,
+            live_retention_days=settings.live_retention_days,
+        ),
+    )
+
+
+@schema_app.command("status")
+def status(topology: TopologyOpt = None, json: JsonOpt = False) -> None:
+    """Show each migration: applied, pending, failed (and where), or changed since applied."""
+    with domain_errors():
+        migrator = _migrator(topology)
+        rows = migrator.status()
+    if json:
+        print_json([row.__dict__ for row in rows])
+        return
+    for row in rows:
+        when = row.applied_at.isoformat() if row.applied_at else "-"
+        line = f"{row.version:04d}  {row.name:<32} {row.state:<12} {when}"
+        typer.echo(line + (f"  {row.detail}" if row.detail else ""))
+    if any(row.state in ("failed", "changed", "missing-file") for row in rows):
+        raise typer.Exit(code=1)
+
+
+@schema_app.command("migrate")
+def migrate(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the statements that would run; change nothing.")
+    ] = False,
+    to: Annotated[
+        int | None, typer.Option("--to", help="Stop after this version (inclusive).")
+    ] = None,
+    topology: TopologyOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Apply pending migrations in order under a lock, recording each in the ledger."""
+    with domain_errors():
+        migrator = _migrator(topology)
+        if dry_run:
+            todo = migrator.pending(to)
+            if json:
+                print_json(
+                    [{"version": p.file.version, "statements": p.statements[r:]} for p, r in todo]
+                )
+                return
+            for plan, resume in todo:
+                typer.echo(f"-- {plan.file.path.name} (from statement {resume + 1})")
+                for statement in plan.statements[resume:]:
+                    typer.echo(statement + ";\n")
+            if not todo:
+                typer.echo("nothing to apply: schema is up to date")
+            return
+        applied = migrator.migrate(
+            to,
+            progress=None
+            if json
+            else lambda plan, done: typer.echo(
+                f"  {plan.file.path.name}: {done}/{len(plan.statements)} statements", err=True
+            ),
+        )
+    if json:
+        print_json({"applied": applied})
+    else:
+        typer.echo(
+            f"applied {len(applied)} migration(s): {', '.join(f'{v:04d}' for v in applied)}"
+            if applied
+            else "nothing to apply: schema is up to date"
+        )
+
+
+@schema_app.command("unlock")
+def unlock_command(
+    yes: Annotated[bool, typer.Option("--yes", help="Do it without asking.")] = False,
+) -> None:
+    """Remove a migration lock left by a crashed run. Check that no migration is running."""
+    with domain_errors():
+        from adpulse.clickhouse.client import connect
+        from adpulse.clickhouse.migrate import unlock
+        from adpulse.settings import get_settings
+
+        if not yes:
+            typer.confirm("Is no other `adpulse schema migrate` running?", abort=True)
+        client = connect(get_settings().clickhouse_url)
+        who = unlock(client, client.database)
+    typer.echo(f"lock removed ({who})" if who else "no lock was held")

@@ -1,0 +1,85 @@
+"""The one small interface every adpulse component uses to talk to ClickHouse.
+
+Two backends implement it: `EmbeddedClient` (chDB, in-process) and `NativeClient`
+(`clickhouse-driver`, native protocol, several hosts). SQL uses ClickHouse's own server-side
+parameter syntax, `{name:Type}`, on both, so no value is ever formatted into a statement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from adpulse.clickhouse.url import EmbeddedTarget, NativeTarget, parse_clickhouse_url
+from adpulse.errors import AdpulseError
+
+Row = tuple[Any, ...]
+Params = Mapping[str, Any]
+QuerySettings = Mapping[str, Any]
+
+
+class QueryError(AdpulseError):
+    """ClickHouse rejected a statement. Retrying the same statement will not help."""
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class UnavailableError(AdpulseError):
+    """ClickHouse could not be reached or timed out. The same call may succeed later."""
+
+
+class ClickHouseClient(Protocol):
+    """What adpulse needs from ClickHouse.
+
+    Every method blocks until the server answers. Network failures raise `UnavailableError`
+    (retryable); statements the server refuses raise `QueryError` (not retryable).
+    """
+
+    database: str
+    """The database adpulse's tables live in. SQL qualifies table names with it: unqualified
+    names are not portable across backends (chDB shares one session per process)."""
+
+    topology_hint: str
+    """'embedded' or 'native': for messages only; behaviour is the same."""
+
+    def command(
+        self, sql: str, params: Params | None = None, settings: QuerySettings | None = None
+    ) -> None:
+        """Run a statement that returns nothing (DDL, INSERT ... SELECT)."""
+
+    def query(
+        self, sql: str, params: Params | None = None, settings: QuerySettings | None = None
+    ) -> list[Row]:
+        """Run a SELECT. Values come back as int, float, str (UUIDs and Enums too),
+        and timezone-aware `datetime` for DateTime columns."""
+
+    def insert(
+        self,
+        table: str,
+        columns: Mapping[str, Sequence[Any]],
+        settings: QuerySettings | None = None,
+    ) -> int:
+        """Insert equal-length columns into `database.table` as one block; returns rows.
+
+        DateTime64(3) values are epoch milliseconds (int). `settings` carries
+        `insert_deduplication_token` for idempotent retries. Returns only after the server
+        acknowledged the write, which is the point a consumer may commit offsets.
+        """
+
+    def close(self) -> None:
+        """Release connections. The client must not be used afterwards."""
+
+
+def connect(url: str) -> ClickHouseClient:
+    """Open a client for `clickhouse_url`; imports the backend lazily."""
+    target = parse_clickhouse_url(url)
+    if isinstance(target, EmbeddedTarget):
+        from adpulse.clickhouse.embedded import EmbeddedClient
+
+        return EmbeddedClient(target)
+    assert isinstance(target, NativeTarget)
+    from adpulse.clickhouse.native import NativeClient
+
+    return NativeClient(target)

@@ -1,0 +1,90 @@
+"""Native-protocol backend over `clickhouse-driver`, for real servers (one or several hosts)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+from uuid import UUID
+
+from adpulse.clickhouse.client import Params, QueryError, QuerySettings, Row, UnavailableError
+from adpulse.clickhouse.identifiers import validate_identifier
+from adpulse.clickhouse.url import NativeTarget
+
+
+class NativeClient:
+    """`ClickHouseClient` over the native protocol; fails over between the listed hosts."""
+
+    topology_hint = "native"
+
+    def __init__(self, target: NativeTarget, *, connect_timeout: float = 5.0) -> None:
+        from clickhouse_driver import Client
+
+        (host, port), *alternates = target.hosts
+        self.database = target.database
+        self.hosts = target.hosts
+        self._client = Client(
+            host=host,
+            port=port,
+            alt_hosts=",".join(f"{h}:{p}" for h, p in alternates) or None,
+            # Our SQL qualifies every table, and the database may not exist yet (first migrate).
+            database="default",
+            user=target.user,
+            password=target.password,
+            secure=target.secure,
+            connect_timeout=connect_timeout,
+            send_receive_timeout=300,
+            settings={"server_side_params": True},
+        )
+
+    def _execute(self, sql: str, data: Any, settings: QuerySettings | None, **kw: Any) -> Any:
+        from clickhouse_driver import errors
+
+        try:
+            return self._client.execute(sql, data, settings=dict(settings or {}), **kw)
+        except errors.ServerException as exc:
+            # Old servers append a C++ stack trace; the first part is what a person needs.
+            raise QueryError(exc.message.split("Stack trace:")[0].strip(), exc.code) from None
+        except (errors.NetworkError, errors.SocketTimeoutError, OSError, EOFError) as exc:
+            hosts = ", ".join(f"{h}:{p}" for h, p in self.hosts)
+            raise UnavailableError(f"ClickHouse at {hosts} unreachable: {exc}") from None
+
+    def command(
+        self, sql: str, params: Params | None = None, settings: QuerySettings | None = None
+    ) -> None:
+        self._execute(sql, dict(params) if params else None, settings)
+
+    def query(
+        self, sql: str, params: Params | None = None, settings: QuerySettings | None = None
+    ) -> list[Row]:
+        rows = self._execute(sql, dict(params) if params else None, settings)
+        return [tuple(_normalise(v) for v in row) for row in rows]
+
+    def insert(
+        self,
+        table: str,
+        columns: Mapping[str, Sequence[Any]],
+        settings: QuerySettings | None = None,
+    ) -> int:
+        names = [validate_identifier(n, what=f"column of {table}") for n in columns]
+        data = [list(columns[n]) for n in names]
+        if not data or not data[0]:
+            return 0
+        table = f"{self.database}.{validate_identifier(table)}"
+        sql = f"INSERT INTO {table} ({', '.join(names)}) VALUES"
+        self._execute(sql, data, settings, columnar=True)
+        return len(data[0])
+
+    def close(self) -> None:
+        self._client.disconnect()
+
+
+def _normalise(value: Any) -> Any:
+    """Match the embedded backend: UUIDs as str, datetimes timezone-aware UTC."""
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    return value

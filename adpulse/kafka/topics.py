@@ -1,0 +1,103 @@
+"""Create or check the events and dead-letter topics. Never silently changes a topic."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from adpulse.errors import AdpulseError
+from adpulse.settings import Settings
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    replication_factor: int
+    config: dict[str, str]
+
+
+@dataclass(frozen=True)
+class TopicReport:
+    name: str
+    action: str  # created | ok | mismatch
+    problems: tuple[str, ...] = ()
+
+
+def desired_topics(settings: Settings) -> list[TopicSpec]:
+    """What settings ask for: the events topic and its dead-letter topic."""
+    return [
+        TopicSpec(
+            settings.events_topic,
+            settings.topic_partitions,
+            settings.topic_replication_factor,
+            {"cleanup.policy": "delete", "retention.ms": str(settings.topic_retention_ms)},
+        ),
+        TopicSpec(
+            settings.dlq_topic,
+            # A handful is enough: dead letters are rare and read by people.
+            min(settings.topic_partitions, 3),
+            settings.topic_replication_factor,
+            {"cleanup.policy": "delete", "retention.ms": str(settings.dlq_retention_ms)},
+        ),
+    ]
+
+
+def compare(spec: TopicSpec, partitions: int, config: dict[str, str]) -> tuple[str, ...]:
+    """Differences between a wanted topic and what the broker has. Pure."""
+    problems = []
+    if partitions != spec.partitions:
+        problems.append(f"partitions: broker has {partitions}, settings want {spec.partitions}")
+    for key, wanted in spec.config.items():
+        actual = config.get(key)
+        if actual is not None and actual != wanted:
+            problems.append(f"{key}: broker has {actual}, settings want {wanted}")
+    return tuple(problems)
+
+
+def apply_topics(
+    bootstrap: str, specs: list[TopicSpec], timeout: float = 15.0
+) -> list[TopicReport]:
+    """Create missing topics; report (never alter) existing ones that differ."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import (  # type: ignore[attr-defined]
+        AdminClient,
+        ConfigResource,
+        NewTopic,
+    )
+
+    admin = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 10_000})
+    try:
+        existing = admin.list_topics(timeout=timeout).topics
+    except KafkaException as exc:
+        raise AdpulseError(f"Kafka at {bootstrap} did not answer: {exc}") from None
+    reports: list[TopicReport] = []
+    missing = [s for s in specs if s.name not in existing]
+    if missing:
+        futures = admin.create_topics(
+            [
+                NewTopic(s.name, s.partitions, s.replication_factor, config=s.config)
+                for s in missing
+            ],
+            operation_timeout=timeout,
+        )
+        for name, future in futures.items():
+            try:
+                future.result(timeout)
+            except KafkaException as exc:
+                raise AdpulseError(f"could not create topic {name}: {exc}") from None
+            reports.append(TopicReport(name, "created"))
+    for spec in specs:
+        if spec.name not in existing:
+            continue
+        partitions = len(existing[spec.name].partitions)
+        config: dict[str, str] = {}
+        try:
+            resource = ConfigResource(ConfigResource.Type.TOPIC, spec.name)
+            described = admin.describe_configs([resource])[resource].result(timeout)
+            config = {k: v.value for k, v in described.items() if v.value is not None}
+        except KafkaException:
+            # Some brokers (tansu) do not describe configs; partitions are still checked.
+            config = {}
+        problems = compare(spec, partitions, config)
+        reports.append(TopicReport(spec.name, "mismatch" if problems else "ok", problems))
+    return reports

@@ -1,0 +1,21 @@
+"""Every name the services share: topics, group, database objects. Change them here only."""
+
+EVENTS_TOPIC = "ad-events"
+DLQ_TOPIC = "ad-events-dlq"
+CONSUMER_GROUP = "adpulse-ingest"
+DATABASE = "adpulse"
+CLUSTER = "adpulse"
+
+# Local (per-node) tables. In a cluster each has a Distributed front named without `_local`.
+EVENTS_TABLE = "events"
+EVENTS_MINUTE_TABLE = "events_per_minute"
+EVENTS_HOURLY_TABLE = "campaign_hourly"
+CAMPAIGN_DAILY_TABLE = "campaign_daily"
+MIGRATIONS_TABLE = "schema_migrations"
+MIGRATION_LOCK_TABLE = "schema_migration_lock"
+INGEST_STATE_TABLE = "ingest_state"
+
+# Materialized views that feed the rollups from the events table.
+EVENTS_MINUTE_VIEW = "events_per_minute_mv"
+EVENTS_HOURLY_VIEW = "campaign_hourly_mv"
+CAMPAIGN_DAILY_VIEW = "campaign_daily_mv"

@@ -1,0 +1,131 @@
+"""The one typed settings object. Only this module reads the environment.
+
+Field names match the Pulumi stack outputs (see `stacks/__main__.py`), so a deployed service is
+configured from `pulumi stack output --json` with the `ADPULSE_` prefix and no translation.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from adpulse import names
+from adpulse.errors import ConfigError
+
+_PLACEHOLDER_SECRETS = {"changeme", "change-me", "password", "secret", "admin", "example"}
+
+
+class Settings(BaseSettings):
+    """Configuration for every adpulse process, read from `ADPULSE_*` variables or `.env`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ADPULSE_", env_file=".env", extra="ignore", validate_default=True
+    )
+
+    clickhouse_url: str = Field(
+        "chdb://.adpulse/chdb",
+        description="chdb://PATH (embedded); clickhouse://u:p@h1:9000,h2:9000/db; clickhouses://",
+    )
+    topology: str = Field(
+        "single", description="'single', 'cluster' (1 shard x 3 replicas) or a topology TOML file"
+    )
+    retention_days: int = Field(90, ge=1, le=3650, description="TTL of the raw events table")
+    rollup_retention_days: int = Field(
+        730, ge=1, le=3650, description="TTL of hourly/daily rollups"
+    )
+    live_retention_days: int = Field(2, ge=1, le=30, description="TTL of the per-minute rollup")
+
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    events_topic: str = names.EVENTS_TOPIC
+    dlq_topic: str = names.DLQ_TOPIC
+    consumer_group: str = names.CONSUMER_GROUP
+    topic_partitions: int = Field(6, ge=1, le=1000)
+    topic_replication_factor: int = Field(1, ge=1, le=5)
+    topic_retention_ms: int = Field(7 * 24 * 3600 * 1000, ge=60_000)
+    dlq_retention_ms: int = Field(30 * 24 * 3600 * 1000, ge=60_000)
+
+    batch_interval_s: float = Field(5.0, gt=0, le=300, description="flush at least this often")
+    batch_max_rows: int = Field(200_000, ge=1)
+    batch_max_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+
+    redis_url: str | None = None
+    postgres_url: SecretStr | None = None
+
+    clickhouse_admin_password: SecretStr | None = None
+    clickhouse_ingest_password: SecretStr | None = None
+    clickhouse_api_password: SecretStr | None = None
+
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(8000, ge=1, le=65535)
+    metrics_port: int = Field(9108, ge=0, le=65535)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    # Testing only: SIGKILL the consumer at a named point (see consumers/faults.py).
+    fault_crash_at: str | None = None
+    fault_crash_after: int = Field(1, ge=1)
+
+    # Query API (api/).
+    cache_ttl_s: float = Field(60.0, gt=0, le=3600, description="TTL of cached historical panels")
+    live_cache_ttl_s: float = Field(
+        2.0, gt=0, le=5, description="TTL of cached live/freshness answers (5 s freshness promise)"
+    )
+    cache_prefix: str = Field(
+        "adpulse:api", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_:.-]+$"
+    )
+    api_query_timeout_s: float = Field(
+        10.0, gt=0, le=300, description="time limit of one API query; longer ones answer 504"
+    )
+
+    @field_validator("clickhouse_url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if not value.startswith(("chdb://", "clickhouse://", "clickhouses://")):
+            raise ValueError(
+                f"unknown scheme in {value.split('://')[0]!r}: use chdb://PATH, "
+                "clickhouse://user:pass@host:9000/db or clickhouses://... for TLS"
+            )
+        return value
+
+    @field_validator(
+        "clickhouse_admin_password", "clickhouse_ingest_password", "clickhouse_api_password"
+    )
+    @classmethod
+    def _no_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            secret = value.get_secret_value()
+            if secret.lower() in _PLACEHOLDER_SECRETS or len(secret) < 12:
+                raise ValueError("is a placeholder or shorter than 12 characters; generate one")
+        return value
+
+    @model_validator(mode="after")
+    def _distinct_topics(self) -> Settings:
+        if self.events_topic == self.dlq_topic:
+            raise ValueError("events_topic and dlq_topic must differ")
+        return self
+
+    @property
+    def state_dir(self) -> Path:
+        """Where local mode keeps its files (the embedded engine's data, logs)."""
+        return Path(".adpulse")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings, turning pydantic's report into one ConfigError that names each key."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"ADPULSE_{'_'.join(str(p) for p in err['loc']).upper() or '?'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Process-wide settings, read once."""
+    return load_settings()

@@ -1,0 +1,54 @@
+"""The `adpulse` command. Commands parse options and hand off; the work lives in modules.
+
+Imports stay inside commands so `adpulse --help` answers fast: chDB, confluent-kafka and
+pulumi_aws each take a long time to import.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from adpulse.cli_kafka import consume_command, generate_command, kafka_app
+from adpulse.cli_render import config_app, schema_render
+from adpulse.cli_schema import schema_app
+from adpulse.cli_seed import seed_command
+from adpulse.cli_support import domain_errors
+
+app = typer.Typer(
+    name="adpulse",
+    help=(
+        "Real-time ad analytics on your own AWS account.\n\n"
+        "Start here: `adpulse up` runs the whole stack on this machine with embedded defaults. "
+        "Settings come from ADPULSE_* variables (or .env); see README.md."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+schema_app.command("render")(schema_render)
+app.add_typer(schema_app, name="schema")
+app.add_typer(config_app, name="config")
+app.command("seed")(seed_command)
+app.add_typer(kafka_app, name="kafka")
+app.command("generate")(generate_command)
+app.command("consume")(consume_command)
+
+
+@app.command()
+def up(
+    data_dir: Annotated[
+        str | None,
+        typer.Option(help="Where the embedded engine keeps its data (default .adpulse/chdb)."),
+    ] = None,
+) -> None:
+    """Run adpulse locally: embedded ClickHouse with the schema applied."""
+    with domain_errors():
+        from adpulse.local.up import run_local
+
+        run_local(data_dir)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,382 @@
+"""The ingest consumer: Kafka partitions to ClickHouse micro-batches, exactly once in effect.
+
+Per partition one batch is open (filling) and at most one is sealed (being written). Writing a
+sealed batch is: record its offset range in `ingest_state`, insert it with a token derived
+from that range, deliver its dead letters, then commit the offset after it. Auto-commit and
+auto offset store are off, so nothing is committed that ClickHouse has not acknowledged.
+While ClickHouse fails, partitions are paused (memory stays bounded) and the write is retried
+with capped exponential backoff and full jitter.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from adpulse.clickhouse.client import ClickHouseClient
+from adpulse.events import Rejection, decode, to_columns
+from adpulse.settings import Settings
+from consumers.batch import DeadLetter, PartitionBatch, RecentIds
+from consumers.dead_letters import DeadLetterProducer
+from consumers.faults import CrashPoints
+from consumers.metrics import ConsumerMetrics
+from consumers.state import IngestState
+
+log = logging.getLogger("adpulse.consumer")
+
+INSERT_SETTINGS = {
+    "insert_deduplicate": 1,
+    "deduplicate_blocks_in_dependent_materialized_views": 1,
+    # In a cluster `events` is Distributed: write through synchronously so the
+    # acknowledgement means the shard has the block (and dedups it by token).
+    "distributed_foreground_insert": 1,
+}
+BACKOFF_BASE_S = 0.5
+BACKOFF_CAP_S = 30.0
+REVOKE_FLUSH_BUDGET_S = 10.0
+
+
+@dataclass
+class PartitionState:
+    open: PartitionBatch
+    sealed: PartitionBatch | None = None
+    recent: RecentIds = field(default_factory=RecentIds)
+    rewind_to: int | None = None
+
+
+@dataclass
+class Summary:
+    rows: int = 0
+    dead_letters: int = 0
+    duplicates: int = 0
+    batches: int = 0
+
+
+class IngestConsumer:
+    """One group member. `run()` blocks until `stop()` (or idle timeout), then flushes."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        client: ClickHouseClient,
+        *,
+        name: str | None = None,
+        metrics: ConsumerMetrics | None = None,
+        stop_after_idle: float | None = None,
+        crash_points: CrashPoints | None = None,
+    ) -> None:
+        from confluent_kafka import Consumer
+
+        self.settings = settings
+        self.client = client
+        self.name = name or f"{socket.gethostname()}-{random.getrandbits(32):08x}"
+        self.metrics = metrics or ConsumerMetrics()
+        self.stop_after_idle = stop_after_idle
+        self.crash = crash_points or CrashPoints(None)
+        self.state = IngestState(client, self.name)
+        self.summary = Summary()
+        self._stop = threading.Event()
+        self._partitions: dict[int, PartitionState] = {}
+        self._retry_at = 0.0
+        self._failures = 0
+        self._paused = False
+        self._newest_ms = 0
+        self._rate_window: list[tuple[float, int]] = []
+        self._activity = time.monotonic()
+        self._dead = DeadLetterProducer(
+            settings.kafka_bootstrap, settings.dlq_topic, settings.events_topic
+        )
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": settings.kafka_bootstrap,
+                "group.id": settings.consumer_group,
+                "client.id": self.name,
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                "auto.offset.reset": "earliest",
+                # Bounds what librdkafka prefetches while partitions are paused.
+                "queued.max.messages.kbytes": 32_768,
+                "statistics.interval.ms": 5_000,
+                "stats_cb": self._on_stats,
+                "session.timeout.ms": 10_000,
+                "heartbeat.interval.ms": 1_000,
+                "log.connection.close": False,
+            }
+        )
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask `run` to flush, commit and return. Safe from signal handlers and other threads."""
+        self._stop.set()
+
+    def run(self) -> Summary:
+        topic = self.settings.events_topic
+        self._consumer.subscribe(
+            [topic], on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
+        )
+        self._activity = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                messages = self._consumer.consume(num_messages=10_000, timeout=0.1)
+                now = time.monotonic()
+                if messages:
+                    self._activity = now
+                    self._accept(messages)
+                self._write_due(now)
+                self._update_gauges(now)
+                if (
+                    self.stop_after_idle is not None
+                    and now - self._activity >= self.stop_after_idle
+                    and self._partitions
+                    and all(s.open.empty and s.sealed is None for s in self._partitions.values())
+                ):
+                    break
+        finally:
+            self._shutdown()
+        return self.summary
+
+    def _shutdown(self) -> None:
+        deadline = time.monotonic() + REVOKE_FLUSH_BUDGET_S
+        self._flush_all(deadline)
+        self._consumer.close()  # leaves the group so partitions move at once
+        self._dead.close()
+
+    # -- accepting messages --------------------------------------------------------------------
+
+    def _accept(self, messages: list[Any]) -> None:
+        from confluent_kafka import KafkaError
+
+        now_ms = int(time.time() * 1000)
+        for message in messages:
+            error = message.error()
+            if error is not None:
+                if error.code() != KafkaError._PARTITION_EOF:
+                    log.warning("kafka: %s", error)
+                continue
+            state = self._partitions.get(message.partition())
+            if state is None:
+                continue  # revoked while this message was in flight
+            offset = message.offset()
+            if state.rewind_to is not None:
+                continue  # over the memory bound: will be fetched again after the rewind
+            batch = state.open
+            if not batch.accepts(offset) or self._full(batch):
+                if state.sealed is not None:
+                    # Both slots taken: bounded memory wins, Kafka keeps the rest for later.
+                    self._rewind(message.partition(), state, offset)
+                    continue
+                self._seal(state)
+                batch = state.open
+            value = message.value()
+            size = len(value) if value else 0
+            result = decode(value, now_ms=now_ms)
+            if isinstance(result, Rejection):
+                batch.add_dead(
+                    DeadLetter(
+                        value=value,
+                        key=message.key(),
+                        headers=list(message.headers() or []),
+                        offset=offset,
+                        reason=result.label(),
+                        detail=result.detail,
+                    ),
+                    size,
+                )
+            elif not batch.add_event(offset, result, size, state.recent):
+                self.metrics.duplicates.inc()
+                self.summary.duplicates += 1
+            self.crash.reached("mid_batch")
+
+    def _full(self, batch: PartitionBatch) -> bool:
+        """A size bound reached: seal now, not at the next write pass, so no poll overfills."""
+        return batch.target_last is None and (
+            len(batch.events) >= self.settings.batch_max_rows
+            or batch.bytes >= self.settings.batch_max_bytes
+        )
+
+    def _rewind(self, partition: int, state: PartitionState, offset: int) -> None:
+        """Drop this and later prefetched messages; Kafka serves them again after resume."""
+        from confluent_kafka import TopicPartition
+
+        state.rewind_to = offset
+        self._consumer.seek(TopicPartition(self.settings.events_topic, partition, offset))
+
+    def _seal(self, state: PartitionState) -> None:
+        sealed = state.open
+        state.sealed = sealed
+        state.open = PartitionBatch(sealed.topic, sealed.partition, time.monotonic())
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def _write_due(self, now: float) -> None:
+        if now < self._retry_at:
+            return
+        s = self.settings
+        for state in list(self._partitions.values()):
+            if state.sealed is None and state.open.due(
+                now, s.batch_interval_s, s.batch_max_rows, s.batch_max_bytes
+            ):
+                self._seal(state)
+            if state.sealed is not None and not self._write(state):
+                return
+        if self._paused:
+            self._set_paused(False)
+
+    def _write(self, state: PartitionState) -> bool:
+        """Write the sealed batch; on failure schedule a retry and pause. True on success."""
+        batch = state.sealed
+        assert batch is not None and batch.first_offset is not None
+        try:
+            if batch.events:
+                self.state.record(
+                    batch.topic, batch.partition, batch.first_offset, batch.last_offset, batch.token
+                )
+                self.crash.reached("before_insert")
+                started = time.monotonic()
+                self.client.insert(
+                    "events",
+                    to_columns(batch.events),
+                    settings={**INSERT_SETTINGS, "insert_deduplication_token": batch.token},
+                )
+                self.metrics.insert_seconds.observe(time.monotonic() - started)
+                self.crash.reached("after_insert")
+            self._dead.deliver(batch.partition, batch.dead)
+            self._commit(batch.partition, batch.last_offset + 1)
+            self.crash.reached("after_commit")
+        # Any failure (network, server, broker) is handled the same way: the batch stays
+        # sealed with its token, partitions pause, and the same write is retried later.
+        except Exception as exc:  # noqa: BLE001
+            self._failed(exc)
+            return False
+        self._written(state, batch)
+        return True
+
+    def _commit(self, partition: int, next_offset: int) -> None:
+        from confluent_kafka import TopicPartition
+
+        self._consumer.commit(
+            offsets=[TopicPartition(self.settings.events_topic, partition, next_offset)],
+            asynchronous=False,
+        )
+
+    def _written(self, state: PartitionState, batch: PartitionBatch) -> None:
+        state.sealed = None
+        state.recent.remember(batch.seen())
+        if state.rewind_to is not None:
+            state.rewind_to = None
+        self._failures = 0
+        rows = len(batch.events)
+        self.summary.rows += rows
+        self.summary.batches += 1
+        self.summary.dead_letters += len(batch.dead)
+        self.metrics.rows.inc(rows)
+        if rows:
+            self.metrics.batch_rows.observe(rows)
+            self._newest_ms = max(self._newest_ms, max(e.event_time_ms for e in batch.events))
+        for letter in batch.dead:
+            self.metrics.dead_letters.labels(letter.reason.split(":")[0]).inc()
+        self._rate_window.append((time.monotonic(), rows))
+
+    def _failed(self, exc: Exception) -> None:
+        self._failures += 1
+        self.metrics.insert_failures.inc()
+        delay = random.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**self._failures))
+        self._retry_at = time.monotonic() + delay
+        log.warning(
+            "write failed (attempt %d), retrying in %.1f s: %s",
+            self._failures,
+            delay,
+            str(exc).splitlines()[0][:300],
+        )
+        self._set_paused(True)
+
+    def _set_paused(self, paused: bool) -> None:
+        from confluent_kafka import TopicPartition
+
+        parts = [TopicPartition(self.settings.events_topic, p) for p in self._partitions]
+        if parts:
+            (self._consumer.pause if paused else self._consumer.resume)(parts)
+        if not paused:
+            for state in self._partitions.values():
+                if state.rewind_to is not None and state.sealed is None:
+                    state.rewind_to = None
+        self._paused = paused
+        self.metrics.paused.set(1 if paused else 0)
+
+    def _flush_all(self, deadline: float, only: set[int] | None = None) -> None:
+        """Seal and write everything (for revocation and shutdown), within the deadline."""
+        for partition, state in list(self._partitions.items()):
+            if only is not None and partition not in only:
+                continue
+            while time.monotonic() < deadline:
+                if state.sealed is None:
+                    if state.open.empty:
+                        break
+                    self._seal(state)
+                if not self._write(state):
+                    time.sleep(min(max(self._retry_at - time.monotonic(), 0), 1.0))
+
+    # -- rebalancing ---------------------------------------------------------------------------
+
+    def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
+        """Rebuild any batch a previous owner recorded but did not commit, with its exact bounds."""
+        committed = {tp.partition: tp.offset for tp in consumer.committed(partitions, timeout=10)}
+        in_flight = self.state.in_flight(
+            self.settings.events_topic, [tp.partition for tp in partitions]
+        )
+        now = time.monotonic()
+        for tp in partitions:
+            record = in_flight.get(tp.partition)
+            start = committed.get(tp.partition, -1)
+            batch = PartitionBatch(tp.topic, tp.partition, now)
+            if record is not None and (start < 0 or start <= record.last_offset):
+                # Resume at the recorded start, so the rebuilt range and token match exactly.
+                batch.target_last = record.last_offset
+                tp.offset = record.first_offset
+                log.info("partition %d: rebuilding batch %s", tp.partition, record.token)
+            self._partitions[tp.partition] = PartitionState(open=batch)
+        consumer.assign(partitions)
+        self._activity = time.monotonic()
+        if self._paused:
+            self._set_paused(True)
+
+    def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
+        """Flush and commit what this member holds before its partitions move."""
+        revoked = {tp.partition for tp in partitions}
+        self._flush_all(time.monotonic() + REVOKE_FLUSH_BUDGET_S, only=revoked)
+        for partition in revoked:
+            self._partitions.pop(partition, None)
+
+    def _on_lost(self, consumer: Any, partitions: list[Any]) -> None:
+        """Lost partitions may already have a new owner: drop, never commit."""
+        for tp in partitions:
+            self._partitions.pop(tp.partition, None)
+
+    # -- observability -------------------------------------------------------------------------
+
+    def _on_stats(self, stats_json: str) -> None:
+        import orjson
+
+        stats = orjson.loads(stats_json)
+        topic = stats.get("topics", {}).get(self.settings.events_topic, {})
+        for partition, info in topic.get("partitions", {}).items():
+            lag = info.get("consumer_lag", -1)
+            if partition != "-1" and lag >= 0:
+                self.metrics.lag.labels(partition).set(lag)
+
+    def _update_gauges(self, now: float) -> None:
+        buffered = sum(
+            len(s.open.events) + (len(s.sealed.events) if s.sealed else 0)
+            for s in self._partitions.values()
+        )
+        self.metrics.buffered_rows.set(buffered)
+        if self._newest_ms:
+            self.metrics.freshness.set(time.time() - self._newest_ms / 1000)
+        self._rate_window = [(t, n) for t, n in self._rate_window if now - t <= 10]
+        self.metrics.rows_per_second.set(sum(n for _, n in self._rate_window) / 10)

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Debian packages the test suite drives as real parts. Installs only what is missing.
+set -euo pipefail
+
+need=()
+command -v clickhouse-server >/dev/null || need+=(clickhouse-server)
+command -v pg_ctlcluster >/dev/null || need+=(postgresql)
+command -v redis-server >/dev/null || need+=(redis-server)
+
+if [ ${#need[@]} -gt 0 ]; then
+    if [ "$(id -u)" != 0 ]; then
+        echo "missing system packages: ${need[*]} (run as root or: sudo apt-get install ${need[*]})" >&2
+        exit 1
+    fi
+    echo "==> apt-get install ${need[*]}" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi

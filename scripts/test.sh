@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The whole test suite: lint, types, then pytest against real parts. Run through ./dev test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/system-deps.sh
+bash scripts/services.sh
+
+echo "==> ruff" >&2
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+echo "==> mypy" >&2
+.venv/bin/mypy
+echo "==> pytest" >&2
+exec .venv/bin/pytest "$@"

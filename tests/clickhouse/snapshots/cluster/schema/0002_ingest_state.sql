@@ -1,0 +1,13 @@
+CREATE TABLE IF NOT EXISTS adpulse.ingest_state ON CLUSTER adpulse
+(
+    key String,
+    topic String,
+    partition UInt32,
+    first_offset Int64,
+    last_offset Int64,
+    token String,
+    consumer String,
+    updated_at DateTime64(3, 'UTC')
+)
+ENGINE = KeeperMap('/adpulse/adpulse/ingest_state')
+PRIMARY KEY key;

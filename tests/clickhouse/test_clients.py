@@ -1,0 +1,96 @@
+"""Both backends of the client interface behave alike on what adpulse uses."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from adpulse.clickhouse.client import ClickHouseClient, QueryError, UnavailableError, connect
+from tests.support.clickhouse_server import free_port
+
+
+def test_embedded_insert_and_query_types(chdb_db: ClickHouseClient) -> None:
+    db = chdb_db.database
+    chdb_db.command(
+        f"CREATE TABLE {db}.t (id UUID, kind Enum8('a' = 1, 'b' = 2), "
+        "at DateTime64(3, 'UTC'), n UInt64) ENGINE = MergeTree ORDER BY at"
+    )
+    rows = chdb_db.insert(
+        "t",
+        {
+            "id": ["8b0c1a9e-3f0e-4a43-9a57-0c5b1f0b6e21"],
+            "kind": ["b"],
+            "at": [1_795_780_800_123],
+            "n": [2**63 - 1],
+        },
+    )
+    assert rows == 1
+    assert chdb_db.query(f"SELECT id, kind, at, n FROM {db}.t") == [
+        (
+            "8b0c1a9e-3f0e-4a43-9a57-0c5b1f0b6e21",
+            "b",
+            datetime(2026, 11, 27, 12, 0, 0, 123_000, tzinfo=UTC),
+            2**63 - 1,
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    "hostile", ["x' OR 1=1 --", "a\\'; DROP TABLE t; --", "line\nbreak\ttab", "{x:String}"]
+)
+def test_parameters_are_bound_not_spliced(chdb_db: ClickHouseClient, hostile: str) -> None:
+    assert chdb_db.query("SELECT {v:String}, length({v:String})", {"v": hostile}) == [
+        (hostile, len(hostile.encode()))
+    ]
+
+
+def test_embedded_errors_carry_the_server_code(chdb_db: ClickHouseClient) -> None:
+    with pytest.raises(QueryError) as info:
+        chdb_db.query(f"SELECT * FROM {chdb_db.database}.nope")
+    assert info.value.code == 60
+
+
+def test_native_round_trip_and_failover(native_port: int) -> None:
+    dead = free_port()
+    client = connect(f"clickhouse://default@127.0.0.1:{dead},127.0.0.1:{native_port}/default")
+    try:
+        client.command("DROP TABLE IF EXISTS default.rt")
+        client.command(
+            "CREATE TABLE default.rt (id UUID, s String, at DateTime) "
+            "ENGINE = MergeTree() ORDER BY at"
+        )
+        client.insert(
+            "rt",
+            {
+                "id": ["8b0c1a9e-3f0e-4a43-9a57-0c5b1f0b6e21"],
+                "s": ["x"],
+                "at": [1_795_780_800],
+            },
+        )
+        assert client.query("SELECT id, s, at FROM default.rt") == [
+            (
+                "8b0c1a9e-3f0e-4a43-9a57-0c5b1f0b6e21",
+                "x",
+                datetime(2026, 11, 27, 12, 0, tzinfo=UTC),
+            )
+        ]
+        with pytest.raises(QueryError) as info:
+            client.query("SELECT * FROM default.nope")
+        assert info.value.code == 60
+        assert "Stack trace" not in str(info.value)
+    finally:
+        client.close()
+
+
+def test_native_unreachable_is_retryable_error() -> None:
+    port = free_port()
+    client = connect(f"clickhouse://default@127.0.0.1:{port}/default")
+    with pytest.raises(UnavailableError, match=f"127.0.0.1:{port} unreachable"):
+        client.query("SELECT 1")
+
+
+def test_array_parameters(chdb_db: ClickHouseClient) -> None:
+    values = ["a/0", "it's", "back\\slash"]
+    assert chdb_db.query("SELECT {v:Array(String)}", {"v": values}) == [(values,)]
+    assert chdb_db.query("SELECT {v:Array(UInt32)}", {"v": [1, 2]}) == [([1, 2],)]

@@ -1,0 +1,88 @@
+"""A real ClickHouse server for native-protocol tests: Debian's clickhouse-server.
+
+Debian ships 18.16 (2018), too old for adpulse's schema, so these tests use simple tables:
+they prove the native backend's protocol, failover and locking, not the DDL.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+CONFIG = """<?xml version="1.0"?>
+<yandex>
+  <logger><level>warning</level><log>{root}/log/server.log</log>
+    <errorlog>{root}/log/err.log</errorlog><console>0</console></logger>
+  <tcp_port>{port}</tcp_port>
+  <http_port>{http_port}</http_port>
+  <listen_host>127.0.0.1</listen_host>
+  <path>{root}/data/</path>
+  <tmp_path>{root}/tmp/</tmp_path>
+  <users_config>{root}/users.xml</users_config>
+  <default_profile>default</default_profile>
+  <default_database>default</default_database>
+  <mark_cache_size>53687091</mark_cache_size>
+</yandex>
+"""
+USERS = """<?xml version="1.0"?>
+<yandex>
+  <profiles><default></default></profiles>
+  <users><default><password></password><networks><ip>127.0.0.1</ip></networks>
+    <profile>default</profile><quota>default</quota></default></users>
+  <quotas><default></default></quotas>
+</yandex>
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for_port(port: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return True
+        time.sleep(0.1)
+    return False
+
+
+@contextmanager
+def clickhouse_server(root: Path) -> Iterator[int]:
+    """Run clickhouse-server under `root` on a free port; yields the native port."""
+    binary = shutil.which("clickhouse-server")
+    if binary is None:
+        raise RuntimeError(
+            "clickhouse-server is not installed: `apt-get install clickhouse-server` "
+            "(.ci/run does this)"
+        )
+    for sub in ("data", "tmp", "log"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    port, http_port = free_port(), free_port()
+    (root / "config.xml").write_text(CONFIG.format(root=root, port=port, http_port=http_port))
+    (root / "users.xml").write_text(USERS)
+    proc = subprocess.Popen(
+        [binary, f"--config-file={root / 'config.xml'}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        if not _wait_for_port(port, 30):
+            log = (root / "log" / "err.log").read_text() if (root / "log/err.log").exists() else ""
+            raise RuntimeError(f"clickhouse-server did not listen on {port}: {log[-2000:]}")
+        yield port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

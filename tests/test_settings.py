@@ -1,0 +1,87 @@
+"""Settings and connection URLs: defaults work, bad values name the key."""
+
+from __future__ import annotations
+
+import pytest
+
+from adpulse.clickhouse.url import EmbeddedTarget, NativeTarget, parse_clickhouse_url
+from adpulse.errors import ConfigError
+from adpulse.settings import load_settings
+
+
+def test_defaults_run_locally(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in ("ADPULSE_CLICKHOUSE_URL", "ADPULSE_BATCH_INTERVAL_S"):
+        monkeypatch.delenv(key, raising=False)
+    settings = load_settings()
+    assert settings.clickhouse_url == "chdb://.adpulse/chdb"
+    assert settings.batch_interval_s == 5.0
+    assert settings.events_topic == "ad-events"
+
+
+def test_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ADPULSE_BATCH_INTERVAL_S", "1")
+    monkeypatch.setenv("ADPULSE_EVENTS_TOPIC", "t1")
+    settings = load_settings()
+    assert (settings.batch_interval_s, settings.events_topic) == (1.0, "t1")
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "named"),
+    [
+        ("ADPULSE_BATCH_INTERVAL_S", "-1", "ADPULSE_BATCH_INTERVAL_S"),
+        ("ADPULSE_CLICKHOUSE_URL", "mysql://x", "ADPULSE_CLICKHOUSE_URL"),
+        ("ADPULSE_CLICKHOUSE_API_PASSWORD", "changeme", "ADPULSE_CLICKHOUSE_API_PASSWORD"),
+        ("ADPULSE_API_PORT", "http", "ADPULSE_API_PORT"),
+    ],
+)
+def test_bad_settings_name_the_key(
+    monkeypatch: pytest.MonkeyPatch, key: str, value: str, named: str
+) -> None:
+    monkeypatch.setenv(key, value)
+    with pytest.raises(ConfigError, match=named):
+        load_settings()
+
+
+def test_same_topic_for_events_and_dead_letters_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ADPULSE_DLQ_TOPIC", "ad-events")
+    with pytest.raises(ConfigError, match="dlq_topic must differ"):
+        load_settings()
+
+
+def test_secrets_do_not_show_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ADPULSE_CLICKHOUSE_API_PASSWORD", "s3cret-value-long")
+    assert "s3cret-value-long" not in repr(load_settings())
+
+
+def test_embedded_url() -> None:
+    assert parse_clickhouse_url("chdb://.adpulse/chdb") == EmbeddedTarget(".adpulse/chdb")
+    assert parse_clickhouse_url("chdb:///abs/p?database=x") == EmbeddedTarget("/abs/p", "x")
+
+
+def test_native_url_with_hosts_and_tls() -> None:
+    target = parse_clickhouse_url("clickhouses://api:p%40ss@ch-1,ch-2:9441/ads")
+    assert isinstance(target, NativeTarget)
+    assert target.hosts == (("ch-1", 9440), ("ch-2", 9441))
+    assert (target.user, target.password, target.database, target.secure) == (
+        "api",
+        "p@ss",
+        "ads",
+        True,
+    )
+    assert "p@ss" not in repr(target)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("clickhouse://u@h:port/db", "port 'port'"),
+        ("clickhouse://u@h1,,h2/db", "empty host"),
+        ("clickhouse://u@h/bad-db;drop", "not a plain identifier"),
+        ("chdb://", "needs a data path"),
+    ],
+)
+def test_bad_urls_say_what_is_wrong(url: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_clickhouse_url(url)
