@@ -27,6 +27,26 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
+
+
+@app.command()
+def up(
+    rate: Annotated[
+        float, typer.Option(help="Generated events per second (200M/day is about 2,300/s).")
+    ] = 2000.0,
+    no_generator: Annotated[
+        bool, typer.Option("--no-generator", help="Do not generate traffic; consume only.")
+    ] = False,
+) -> None:
+    """Run adpulse on this machine: embedded ClickHouse, a local Kafka-protocol broker,
+    a traffic generator and the consumer, until Ctrl-C. Data stays in .adpulse/."""
+    with domain_errors():
+        from adpulse.local.up import run_local
+        from adpulse.settings import get_settings
+
+        run_local(get_settings(), rate=rate, generate=not no_generator)
+
+
 schema_app.command("render")(schema_render)
 app.add_typer(schema_app, name="schema")
 app.add_typer(config_app, name="config")
@@ -34,20 +54,6 @@ app.command("seed")(seed_command)
 app.add_typer(kafka_app, name="kafka")
 app.command("generate")(generate_command)
 app.command("consume")(consume_command)
-
-
-@app.command()
-def up(
-    data_dir: Annotated[
-        str | None,
-        typer.Option(help="Where the embedded engine keeps its data (default .adpulse/chdb)."),
-    ] = None,
-) -> None:
-    """Run adpulse locally: embedded ClickHouse with the schema applied."""
-    with domain_errors():
-        from adpulse.local.up import run_local
-
-        run_local(data_dir)
 
 
 if __name__ == "__main__":

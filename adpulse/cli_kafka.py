@@ -42,8 +42,9 @@ def topics_apply(json: JsonOpt = False) -> None:
 def generate_command(
     rate: Annotated[float, typer.Option(help="Messages per second.", min=0.001)] = 1000.0,
     duration: Annotated[
-        float | None, typer.Option(help="Seconds to run; omit to run until Ctrl-C.")
-    ] = 60.0,
+        float | None,
+        typer.Option(help="Seconds to run; omit to run until Ctrl-C or SIGTERM.", min=0.1),
+    ] = None,
     bad_fraction: Annotated[
         float,
         typer.Option(help="Share of deliberately malformed messages (0..1), for testing."),
@@ -53,12 +54,18 @@ def generate_command(
 ) -> None:
     """Produce realistic ad events (the model `adpulse seed` uses) at a steady rate."""
     with domain_errors():
+        import signal
+        import threading
+
         from rich.progress import Progress, TextColumn, TimeElapsedColumn
 
         from adpulse.generate import GenerateSummary, generate
         from adpulse.settings import get_settings
 
         settings = get_settings()
+        stopping = threading.Event()
+        # SIGTERM (from `adpulse up` or systemd) ends the run cleanly, with a final count.
+        signal.signal(signal.SIGTERM, lambda *_: stopping.set())
         with Progress(
             TextColumn("{task.description}"), TimeElapsedColumn(), disable=json, transient=True
         ) as bar:
@@ -75,6 +82,7 @@ def generate_command(
                     bad_fraction=bad_fraction,
                     seed=seed,
                     progress=show,
+                    should_stop=stopping.is_set,
                 )
             except KeyboardInterrupt:
                 raise typer.Exit(code=130) from None

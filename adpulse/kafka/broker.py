@@ -47,6 +47,9 @@ def local_broker(port: int, *, host: str = "127.0.0.1", log: Path | None = None)
         ],
         stdout=out,
         stderr=out,
+        # Its own session: a Ctrl-C to the terminal must not kill the broker before the
+        # consumer has flushed and committed; the owner stops it last.
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 15

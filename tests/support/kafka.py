@@ -64,7 +64,7 @@ def read_topic(settings: Settings, topic: str, expected: int, timeout: float = 2
     """Read `expected` messages from the start of `topic` (or what arrives before timeout)."""
     import time
 
-    from confluent_kafka import Consumer
+    from confluent_kafka import Consumer, TopicPartition
 
     consumer = Consumer(
         {
@@ -75,7 +75,9 @@ def read_topic(settings: Settings, topic: str, expected: int, timeout: float = 2
             "log.connection.close": False,
         }
     )
-    consumer.subscribe([topic])
+    # Plain assignment from offset 0: a reader needs no group (and tansu is slow to form one).
+    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+    consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
     out: list[Any] = []
     deadline = time.monotonic() + timeout
     try:
