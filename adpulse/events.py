@@ -10,8 +10,10 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+import time
+from typing import Annotated, Any, Final, Literal, NamedTuple
 
+import msgspec
 import orjson
 
 EVENT_TYPES: Final = frozenset({"impression", "click", "conversion"})
@@ -24,6 +26,8 @@ MAX_EVENT_AGE: Final = timedelta(days=30)
 MAX_CLOCK_SKEW: Final = timedelta(hours=1)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MAX_AGE_MS: Final = int(MAX_EVENT_AGE.total_seconds() * 1000)
+_MAX_SKEW_MS: Final = int(MAX_CLOCK_SKEW.total_seconds() * 1000)
 _MS = timedelta(milliseconds=1)
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -33,9 +37,11 @@ _RFC3339 = re.compile(
 _ID_FIELDS: Final = ("campaign_id", "ad_id", "advertiser_id", "publisher_id")
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
-    """A valid event; `event_time_ms` is UTC epoch milliseconds. Absent optionals are ''/0."""
+class Event(NamedTuple):
+    """A valid event; `event_time_ms` is UTC epoch milliseconds. Absent optionals are ''/0.
+
+    A NamedTuple rather than a dataclass: the consumer builds 100k of these a second.
+    """
 
     event_id: str
     event_type: str
@@ -88,11 +94,68 @@ def parse_event_time(text: str) -> int | None:
         moment = datetime.fromisoformat(text)
     except ValueError:
         return None
-    return (moment - _EPOCH) // _MS
+    # timestamp() is exact to the microsecond for these magnitudes; floor keeps ms semantics.
+    return int(moment.timestamp() * 1000 // 1)
+
+
+class _Wire(msgspec.Struct):
+    """The contract as a msgspec type: C-speed validation of the common, valid message."""
+
+    event_id: Annotated[str, msgspec.Meta(pattern=_UUID.pattern)]
+    event_type: Literal["impression", "click", "conversion"]
+    event_time: Annotated[str, msgspec.Meta(pattern=_RFC3339.pattern)]
+    campaign_id: Annotated[int, msgspec.Meta(ge=0, le=MAX_ID)]
+    ad_id: Annotated[int, msgspec.Meta(ge=0, le=MAX_ID)]
+    advertiser_id: Annotated[int, msgspec.Meta(ge=0, le=MAX_ID)]
+    publisher_id: Annotated[int, msgspec.Meta(ge=0, le=MAX_ID)]
+    country: Annotated[str, msgspec.Meta(pattern=r"^([A-Z]{2})?$")] | None = None
+    device_type: Literal["mobile", "desktop", "tablet", "ctv", "other", "unknown", ""] | None = None
+    cost_micros: Annotated[int, msgspec.Meta(ge=0, le=MAX_MICROS)] | None = None
+    revenue_micros: Annotated[int, msgspec.Meta(ge=0, le=MAX_MICROS)] | None = None
+    user_id: Annotated[str, msgspec.Meta(max_length=MAX_USER_ID_CHARS)] | None = None
+
+
+_wire_decoder = msgspec.json.Decoder(_Wire)
 
 
 def decode(raw: bytes | None, *, now_ms: int | None = None) -> Event | Rejection:
-    """Decode one message. `now_ms` fixes the clock for the event-time window (tests)."""
+    """Decode one message. `now_ms` fixes the clock for the event-time window (tests).
+
+    The msgspec fast path accepts valid messages; anything it refuses goes through
+    `decode_python`, the reference, which decides and explains. So the verdict is always the
+    reference's (a test holds the two to that).
+    """
+    if not raw or len(raw) > MAX_MESSAGE_BYTES:
+        return decode_python(raw, now_ms=now_ms)
+    try:
+        wire = _wire_decoder.decode(raw)
+    except (msgspec.MsgspecError, ValueError):  # incl. invalid UTF-8 inside strings
+        return decode_python(raw, now_ms=now_ms)
+    event_time_ms = parse_event_time(wire.event_time)
+    if now_ms is None:
+        now_ms = int(time.time() * 1000)
+    if event_time_ms is None or not (
+        now_ms - _MAX_AGE_MS <= event_time_ms <= now_ms + _MAX_SKEW_MS
+    ):
+        return decode_python(raw, now_ms=now_ms)
+    return Event(
+        wire.event_id.lower(),
+        wire.event_type,
+        event_time_ms,
+        wire.campaign_id,
+        wire.ad_id,
+        wire.advertiser_id,
+        wire.publisher_id,
+        wire.country or "",
+        wire.device_type or "unknown",
+        wire.cost_micros or 0,
+        wire.revenue_micros or 0,
+        wire.user_id or "",
+    )
+
+
+def decode_python(raw: bytes | None, *, now_ms: int | None = None) -> Event | Rejection:
+    """The reference decoder: plain Python, every reason spelled out."""
     if not raw:
         return _reject("empty", "", "message has no bytes")
     if len(raw) > MAX_MESSAGE_BYTES:
@@ -117,7 +180,7 @@ def decode(raw: bytes | None, *, now_ms: int | None = None) -> Event | Rejection
     event_type = obj.get("event_type")
     if event_type is None:
         return _reject("missing_field", "event_type", "event_type is required")
-    if event_type not in EVENT_TYPES:
+    if type(event_type) is not str or event_type not in EVENT_TYPES:
         return _reject("unknown_value", "event_type", f"event_type {str(event_type)[:40]!r}")
 
     event_time = obj.get("event_time")
@@ -140,26 +203,30 @@ def decode(raw: bytes | None, *, now_ms: int | None = None) -> Event | Rejection
             f"{int(MAX_CLOCK_SKEW.total_seconds() // 3600)} h ahead",
         )
 
-    ids = []
+    get = obj.get
+    ids: list[int] = []
     for name in _ID_FIELDS:
         value = _uint(obj, name, MAX_ID, required=True)
         if isinstance(value, Rejection):
             return value
         ids.append(value)
+    campaign_id, ad_id, advertiser_id, publisher_id = ids
 
     country = obj.get("country") or ""
     if country and (type(country) is not str or not _COUNTRY.match(country)):
         return _reject("invalid_country", "country", "country must be ISO 3166-1 alpha-2")
     device_type = obj.get("device_type") or "unknown"
-    if device_type != "unknown" and device_type not in DEVICE_TYPES:
+    if device_type != "unknown" and (
+        type(device_type) is not str or device_type not in DEVICE_TYPES
+    ):
         return _reject("unknown_value", "device_type", f"device_type {str(device_type)[:40]!r}")
 
-    cost = _uint(obj, "cost_micros", MAX_MICROS, required=False)
-    if isinstance(cost, Rejection):
-        return cost
-    revenue = _uint(obj, "revenue_micros", MAX_MICROS, required=False)
-    if isinstance(revenue, Rejection):
-        return revenue
+    cost = get("cost_micros") or 0
+    if type(cost) is not int or not 0 <= cost <= MAX_MICROS:
+        return _uint(obj, "cost_micros", MAX_MICROS, required=False)  # type: ignore[return-value]
+    revenue = get("revenue_micros") or 0
+    if type(revenue) is not int or not 0 <= revenue <= MAX_MICROS:
+        return _uint(obj, "revenue_micros", MAX_MICROS, required=False)  # type: ignore[return-value]
 
     user_id = obj.get("user_id") or ""
     if type(user_id) is not str or len(user_id) > MAX_USER_ID_CHARS:
@@ -168,18 +235,18 @@ def decode(raw: bytes | None, *, now_ms: int | None = None) -> Event | Rejection
         )
 
     return Event(
-        event_id=event_id.lower(),
-        event_type=event_type,
-        event_time_ms=event_time_ms,
-        campaign_id=ids[0],
-        ad_id=ids[1],
-        advertiser_id=ids[2],
-        publisher_id=ids[3],
-        country=country,
-        device_type=device_type,
-        cost_micros=cost,
-        revenue_micros=revenue,
-        user_id=user_id,
+        event_id.lower(),
+        event_type,
+        event_time_ms,
+        campaign_id,
+        ad_id,
+        advertiser_id,
+        publisher_id,
+        country,
+        device_type,
+        cost,
+        revenue,
+        user_id,
     )
 
 

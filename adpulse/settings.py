@@ -61,6 +61,8 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=1, le=65535)
+    dashboard_port: int = Field(3000, ge=1, le=65535)
+    state_dir: Path = Field(Path(".adpulse"), description="local mode: logs, builds, data")
     metrics_port: int = Field(9108, ge=0, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -106,11 +108,6 @@ class Settings(BaseSettings):
         if self.events_topic == self.dlq_topic:
             raise ValueError("events_topic and dlq_topic must differ")
         return self
-
-    @property
-    def state_dir(self) -> Path:
-        """Where local mode keeps its files (the embedded engine's data, logs)."""
-        return Path(".adpulse")
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -78,6 +78,7 @@ class IngestConsumer:
         self.metrics = metrics or ConsumerMetrics()
         self.stop_after_idle = stop_after_idle
         self.crash = crash_points or CrashPoints(None)
+        self._crash_mid_batch = self.crash.crash_at == "mid_batch"
         self.state = IngestState(client, self.name)
         self.summary = Summary()
         self._stop = threading.Event()
@@ -191,7 +192,8 @@ class IngestConsumer:
             elif not batch.add_event(offset, result, size, state.recent):
                 self.metrics.duplicates.inc()
                 self.summary.duplicates += 1
-            self.crash.reached("mid_batch")
+            if self._crash_mid_batch:
+                self.crash.reached("mid_batch")
 
     def _full(self, batch: PartitionBatch) -> bool:
         """A size bound reached: seal now, not at the next write pass, so no poll overfills."""

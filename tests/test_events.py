@@ -135,3 +135,33 @@ def test_parse_event_time_keeps_milliseconds_and_offsets() -> None:
     assert parse_event_time("1970-01-01T00:00:00.001Z") == 1
     assert parse_event_time("1970-01-01T01:00:00+01:00") == 0
     assert parse_event_time("1970-01-01T00:00:00") is None
+
+
+def test_fast_path_and_reference_decoder_always_agree() -> None:
+    """`decode` may only accept what `decode_python` accepts, with the same result."""
+    import random
+
+    from adpulse.events import decode_python
+    from adpulse.kafka.bad_messages import BAD_KINDS
+
+    rng = random.Random(99)
+    variants: list[object] = [
+        "x", "", None, 0, -1, 1.5, 2**32, 2**63, True, "US", "us", "2026-11-27T11:00:00+0100",
+        "2026-11-27T11:00:00.1234567Z", "2026-11-27t11:00:00z", "8B0C1A9E3F0E4A439A570C5B1F0B6E21",
+        "ctv", "unknown", "impression", {"a": 1}, [1], "x" * 300,
+    ]  # fmt: skip
+    bodies = []
+    for _ in range(3000):
+        body = dict(GOOD)
+        for _ in range(rng.randint(1, 3)):
+            field = rng.choice(list(GOOD))
+            if rng.random() < 0.2:
+                body.pop(field, None)
+            else:
+                body[field] = rng.choice(variants)
+        bodies.append(orjson.dumps(body))
+    event = verdict(GOOD)
+    assert isinstance(event, Event)
+    bodies += [kind.make(event, rng) for kind in BAD_KINDS]
+    for raw in bodies:
+        assert decode(raw, now_ms=NOW_MS) == decode_python(raw, now_ms=NOW_MS), raw

@@ -1,0 +1,213 @@
+"""Ingest benchmark: Kafka (tansu, on this machine) -> one consumer -> chDB.
+
+1. Throughput: pre-fill a topic with N events, then time one consumer draining it: events/s
+   and CPU seconds per million events (consumer process; the broker's CPU reported apart).
+2. Freshness: the generator produces at a steady rate while the consumer runs with a given
+   flush interval; per-event freshness is `ingested_at - event_time` (the server stamps
+   `ingested_at` when the insert lands, the generator stamps `event_time` when it draws the
+   event), reported as P50/P95/P99 from ClickHouse itself.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from adpulse.clickhouse.client import ClickHouseClient, connect
+from adpulse.clickhouse.migrate import Migrator
+from adpulse.clickhouse.schema import SchemaOptions
+from adpulse.events import encode
+from adpulse.kafka.broker import local_broker
+from adpulse.kafka.topics import apply_topics, desired_topics
+from adpulse.settings import Settings, load_settings
+from adpulse.topology import single
+from adpulse.traffic import TrafficModel, iter_events
+from consumers.consumer import IngestConsumer
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_PATH = "/tmp/adpulse-bench/ingest-chdb"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _cpu_of(pid: int) -> float:
+    """User + system CPU seconds of another process, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _tansu_pid(port: int) -> int | None:
+    out = subprocess.run(["pgrep", "-f", f"tansu broker --listener-url tcp://127.0.0.1:{port}"],
+                         capture_output=True, text=True).stdout.split()  # fmt: skip
+    return int(out[0]) if out else None
+
+
+def _prefill(settings: Settings, events: int) -> float:
+    from confluent_kafka import Producer
+
+    producer = Producer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "linger.ms": 50,
+            "batch.size": 1_000_000,
+            "compression.type": "lz4",
+            "queue.buffering.max.messages": 2_000_000,
+            "log.connection.close": False,
+        }
+    )
+    stream = iter_events(TrafficModel(), random.Random(1), lambda: int(time.time() * 1000), 5000)
+    started = time.monotonic()
+    for i in range(events):
+        event = next(stream)
+        while True:
+            try:
+                producer.produce(settings.events_topic, encode(event), event.event_id.encode())
+                break
+            except BufferError:
+                producer.poll(0.05)
+        if i % 10_000 == 0:
+            producer.poll(0)
+    producer.flush(120)
+    return time.monotonic() - started
+
+
+def _fresh_db(path: str) -> ClickHouseClient:
+    shutil.rmtree(path, ignore_errors=True)
+    client = connect(f"chdb://{path}")
+    Migrator(client, single(), SchemaOptions(client.database)).migrate()
+    return client
+
+
+def _watch(consumer: IngestConsumer, samples: list[tuple[float, float]], stop: threading.Event) -> None:
+    while not stop.wait(0.1):
+        samples.append((time.monotonic(), consumer.metrics.rows._value.get()))
+
+
+def throughput(bootstrap: str, client: ClickHouseClient, events: int, port: int) -> dict[str, Any]:
+    settings = load_settings(
+        kafka_bootstrap=bootstrap, topic_partitions=1, events_topic="bench-throughput",
+        dlq_topic="bench-throughput-dlq", consumer_group="bench-throughput",
+        batch_max_rows=200_000, batch_interval_s=5, metrics_port=0,
+    )  # fmt: skip
+    apply_topics(bootstrap, desired_topics(settings))
+    print(f"prefilling {events:,} events ...", flush=True)
+    produce_s = _prefill(settings, events)
+    broker_pid = _tansu_pid(port)
+    broker_cpu0 = _cpu_of(broker_pid) if broker_pid else 0.0
+    consumer = IngestConsumer(settings, client, stop_after_idle=3)
+    samples: list[tuple[float, float]] = []
+    stop = threading.Event()
+    watcher = threading.Thread(target=_watch, args=(consumer, samples, stop), daemon=True)
+    watcher.start()
+    cpu0 = time.process_time()
+    consumer.run()
+    cpu = time.process_time() - cpu0
+    stop.set()
+    watcher.join()
+    written = [(t, n) for t, n in samples if n > 0]
+    # From just before the first batch landed to the moment the last one did.
+    first_t = next(t for t, n in samples if n > 0) - 0.1
+    last_t = next(t for t, n in written if n >= events)
+    seconds = last_t - first_t
+    rows = client.query(f"SELECT count() FROM {client.database}.events")[0][0]
+    broker_cpu = (_cpu_of(broker_pid) - broker_cpu0) if broker_pid else None
+    return {
+        "events": events,
+        "rows_in_clickhouse": rows,
+        "prefill_seconds": round(produce_s, 1),
+        "drain_seconds": round(seconds, 2),
+        "events_per_second": round(events / seconds),
+        "consumer_cpu_s_per_million": round(cpu / events * 1e6, 2),
+        "broker_cpu_s_per_million": round(broker_cpu / events * 1e6, 2) if broker_cpu else None,
+    }
+
+
+def freshness(bootstrap: str, client: ClickHouseClient, rate: float, flush_s: float,
+              duration: float) -> dict[str, Any]:  # fmt: skip
+    name = f"bench-fresh-{flush_s:g}s".replace(".", "_")
+    settings = load_settings(
+        kafka_bootstrap=bootstrap, topic_partitions=3, events_topic=name, dlq_topic=f"{name}-dlq",
+        consumer_group=name, batch_interval_s=flush_s, metrics_port=0,
+    )  # fmt: skip
+    apply_topics(bootstrap, desired_topics(settings))
+    client.command(f"TRUNCATE TABLE {client.database}.events")
+    consumer = IngestConsumer(settings, client)
+    thread = threading.Thread(target=consumer.run, daemon=True)
+    thread.start()
+    time.sleep(5)  # let the group form before timing anything
+    env = {**os.environ, "ADPULSE_KAFKA_BOOTSTRAP": bootstrap, "ADPULSE_EVENTS_TOPIC": name}
+    gen = subprocess.run(
+        [sys.executable, "-m", "cli", "generate", "--rate", str(rate), "--duration",
+         str(duration), "--json"],
+        env=env, cwd=ROOT, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    time.sleep(flush_s + 2)
+    consumer.stop()
+    thread.join(60)
+    import orjson
+
+    sent = orjson.loads(gen.stdout)
+    db = client.database
+    # Skip the first 10 s: the consumer's first flush after the group forms is not steady state.
+    p50, p95, p99, n = client.query(
+        "SELECT quantilesExact(0.5, 0.95, 0.99)(lag)[1], quantilesExact(0.5, 0.95, 0.99)(lag)[2],"
+        " quantilesExact(0.5, 0.95, 0.99)(lag)[3], count() FROM ("
+        f"SELECT toFloat64(ingested_at) - toFloat64(event_time) AS lag FROM {db}.events "
+        f"WHERE event_time >= (SELECT min(event_time) FROM {db}.events) + INTERVAL 10 SECOND)"
+    )[0]
+    return {
+        "rate": rate,
+        "achieved_rate": round(sent["rate"]),
+        "flush_interval_s": flush_s,
+        "events_sent": sent["sent"],
+        "events_measured": n,
+        "freshness_p50_s": round(p50, 2),
+        "freshness_p95_s": round(p95, 2),
+        "freshness_p99_s": round(p99, 2),
+    }
+
+
+def run(events: int, rate: float, duration: float, path: str) -> dict[str, Any]:
+    port = _free_port()
+    with local_broker(port) as bootstrap:
+        client = _fresh_db(path)
+        try:
+            report: dict[str, Any] = {
+                "machine": f"{os.cpu_count()} cores",
+                "throughput": throughput(bootstrap, client, events, port),
+                "freshness": [
+                    freshness(bootstrap, client, rate, flush, duration) for flush in (5.0, 1.0)
+                ],
+            }
+        finally:
+            client.close()
+    return report
+
+
+def render(report: dict[str, Any]) -> str:
+    t = report["throughput"]
+    lines = [
+        f"throughput: {t['events']:,} events drained in {t['drain_seconds']} s = "
+        f"{t['events_per_second']:,}/s; consumer CPU {t['consumer_cpu_s_per_million']} s per "
+        f"million (broker {t['broker_cpu_s_per_million']} s per million)",
+    ]
+    for f in report["freshness"]:
+        lines.append(
+            f"freshness at {f['achieved_rate']:,}/s, flush {f['flush_interval_s']:g} s: "
+            f"P50 {f['freshness_p50_s']} s, P95 {f['freshness_p95_s']} s, "
+            f"P99 {f['freshness_p99_s']} s over {f['events_measured']:,} events"
+        )
+    return "\n".join(lines)
