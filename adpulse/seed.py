@@ -43,6 +43,8 @@ class Chunk:
 
 @dataclass(frozen=True)
 class SeedSummary:
+    """What a seed did: rows inserted over [start, end) by `chunks` INSERTs."""
+
     rows: int
     chunks: int
     seconds: float
@@ -213,7 +215,10 @@ def seed(
     The same (model, seed, end) inserts the same rows; another `end` gets other event ids.
     """
     if events < 1 or not 1 <= days <= 366 or chunk_rows < 1:
-        raise ConfigError(f"seed: events={events} must be >= 1 and days={days} within 1..366")
+        raise ConfigError(
+            f"seed: events={events} and chunk_rows={chunk_rows} must be >= 1, "
+            f"days={days} within 1..366"
+        )
     end_ms = to_ms(end)
     if end_ms > to_ms(datetime.now(UTC)):
         raise ConfigError(f"seed end {end.isoformat()} is in the future; events never are")

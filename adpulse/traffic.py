@@ -95,9 +95,10 @@ def diurnal_weight(model: TrafficModel, hour: int) -> float:
     return model.diurnal[hour % 24]
 
 
-def zipf_weights(n: int, exponent: float) -> list[float]:
+@lru_cache(maxsize=16)
+def zipf_weights(n: int, exponent: float) -> tuple[float, ...]:
     """Weights of ranks 1..n, proportional to rank**-exponent."""
-    return [rank**-exponent for rank in range(1, n + 1)]
+    return tuple(rank**-exponent for rank in range(1, n + 1))
 
 
 @dataclass(frozen=True)
@@ -141,9 +142,9 @@ class Campaigns:
 @lru_cache(maxsize=8)
 def campaigns(model: TrafficModel) -> Campaigns:
     """Derive every campaign's advertiser, popularity, response and prices from the model."""
-    rng = random.Random(model.layout_seed)  # noqa: S311 - a simulation, not a secret
+    rng = random.Random(model.layout_seed)
     n = model.campaigns
-    popularity = zipf_weights(n, model.campaign_zipf)
+    popularity = list(zipf_weights(n, model.campaign_zipf))
     rng.shuffle(popularity)  # popular campaigns are spread over ids and advertisers
     total = sum(popularity)
     # Every advertiser runs at least one campaign; big advertisers run many.
@@ -181,7 +182,7 @@ def _log_uniform(rng: random.Random, bounds: tuple[float, float]) -> float:
 def sample_events(
     model: TrafficModel, n: int, start_ms: int, rng: random.Random, *, days: int = 1
 ) -> list[Event]:
-    """`n` events over [start_ms, start_ms + days), following the diurnal curve."""
+    """`n` events over the `days` days from `start_ms`, following the diurnal curve."""
     slots = hour_slots(model, start_ms, start_ms + days * DAY_MS)
     picked = rng.choices(slots, cum_weights=list(accumulate(s.weight for s in slots)), k=n)
     rand = rng.random
@@ -197,37 +198,25 @@ def iter_events(
         yield from _draw(model, [clock()] * batch, rng)
 
 
-@dataclass(frozen=True)
-class _Cumulative:
-    """Cumulative weights for `random.choices`, built once per model."""
-
-    campaigns: tuple[float, ...]
-    ads: tuple[float, ...]
-    publishers: tuple[float, ...]
-    countries: tuple[float, ...]
-    devices: tuple[float, ...]
-
-
-@lru_cache(maxsize=8)
-def _cumulative(model: TrafficModel) -> _Cumulative:
-    return _Cumulative(
-        campaigns=tuple(accumulate(campaigns(model).weight)),
-        ads=tuple(accumulate(zipf_weights(model.ads_per_campaign, model.ad_zipf))),
-        publishers=tuple(accumulate(zipf_weights(model.publishers, model.publisher_zipf))),
-        countries=tuple(accumulate(w for _, w in model.countries)),
-        devices=tuple(accumulate(w for _, w in model.devices)),
-    )
+@lru_cache(maxsize=32)
+def _cumulative(weights: tuple[float, ...]) -> tuple[float, ...]:
+    """Cumulative weights for `random.choices`, computed once per table."""
+    return tuple(accumulate(weights))
 
 
 def _draw(model: TrafficModel, times: list[int], rng: random.Random) -> list[Event]:
     """Everything but the time, vectorised per attribute with cumulative weights."""
     n = len(times)
-    table, cum, pick = campaigns(model), _cumulative(model), rng.choices
-    index = pick(range(model.campaigns), cum_weights=cum.campaigns, k=n)
-    ads = pick(range(1, model.ads_per_campaign + 1), cum_weights=cum.ads, k=n)
-    publishers = pick(range(1, model.publishers + 1), cum_weights=cum.publishers, k=n)
-    countries = pick([c for c, _ in model.countries], cum_weights=cum.countries, k=n)
-    devices = pick([d for d, _ in model.devices], cum_weights=cum.devices, k=n)
+    table, pick = campaigns(model), rng.choices
+    index = pick(range(model.campaigns), cum_weights=_cumulative(table.weight), k=n)
+    ad_cum = _cumulative(zipf_weights(model.ads_per_campaign, model.ad_zipf))
+    ads = pick(range(1, model.ads_per_campaign + 1), cum_weights=ad_cum, k=n)
+    publisher_cum = _cumulative(zipf_weights(model.publishers, model.publisher_zipf))
+    publishers = pick(range(1, model.publishers + 1), cum_weights=publisher_cum, k=n)
+    names, weights = zip(*model.countries, strict=True)
+    countries = pick(names, cum_weights=_cumulative(weights), k=n)
+    names, weights = zip(*model.devices, strict=True)
+    devices = pick(names, cum_weights=_cumulative(weights), k=n)
 
     rand, bits = rng.random, rng.getrandbits
     imp, click = table.impression_below, table.click_below

@@ -9,24 +9,20 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench")
-    benchmarks = parser.add_subparsers(dest="benchmark", required=True)
-    schema = benchmarks.add_parser(
-        "schema", help="dashboard queries: rollups vs raw events, cold and warm"
-    )
-    schema.add_argument("--events", type=int, default=200_000_000, help="rows to seed")
-    schema.add_argument("--days", type=int, default=1, help="days the seed spans, ending now")
-    schema.add_argument("--path", default=None, help="chDB data path (kept between runs)")
-    schema.add_argument("--runs", type=int, default=20, help="warm runs per query")
-    schema.add_argument("--cold-runs", type=int, default=5, help="runs after dropping caches")
-    schema.add_argument("--chunk-rows", type=int, default=5_000_000, help="rows per INSERT")
-    schema.add_argument(
+def _schema_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--events", type=int, default=200_000_000, help="rows to seed")
+    parser.add_argument("--days", type=int, default=1, help="days the seed spans, ending now")
+    parser.add_argument("--path", default=None, help="chDB data path (kept between runs)")
+    parser.add_argument("--runs", type=int, default=20, help="warm runs per query")
+    parser.add_argument("--cold-runs", type=int, default=5, help="runs after dropping caches")
+    parser.add_argument("--chunk-rows", type=int, default=5_000_000, help="rows per INSERT")
+    parser.add_argument(
         "--merge-timeout", type=float, default=900, help="seconds to wait for merges to settle"
     )
-    schema.add_argument("--out", type=Path, default=None, help="JSON report path")
-    args = parser.parse_args(argv)
+    parser.add_argument("--out", type=Path, default=None, help="JSON report path")
 
+
+def _schema(args: argparse.Namespace) -> None:
     # Imported here so `--help` answers without loading ClickHouse.
     import orjson
 
@@ -42,6 +38,40 @@ def main(argv: list[str] | None = None) -> None:
         merge_timeout_s=args.merge_timeout,
     )
     out = args.out or RESULTS / f"schema-{datetime.now(UTC):%Y-%m-%d}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
+    print(render(report))
+    print(f"report: {out}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    benchmarks = parser.add_subparsers(dest="benchmark", required=True)
+    schema = benchmarks.add_parser(
+        "schema", help="dashboard queries: rollups vs raw events, cold and warm"
+    )
+    _schema_options(schema)
+    schema.set_defaults(run=_schema)
+    ingest = benchmarks.add_parser(
+        "ingest", help="Kafka -> consumer -> chDB: events/s, CPU per million, freshness"
+    )
+    ingest.add_argument("--events", type=int, default=2_000_000, help="events to pre-fill")
+    ingest.add_argument("--rate", type=float, default=10_000, help="events/s for freshness")
+    ingest.add_argument("--duration", type=float, default=40, help="seconds per freshness run")
+    ingest.add_argument("--path", default=None, help="chDB data path (recreated)")
+    ingest.add_argument("--out", type=Path, default=None, help="JSON report path")
+    ingest.set_defaults(run=_ingest)
+    args = parser.parse_args(argv)
+    args.run(args)
+
+
+def _ingest(args: argparse.Namespace) -> None:
+    import orjson
+
+    from bench.ingest import DEFAULT_PATH, render, run
+
+    report = run(args.events, args.rate, args.duration, args.path or DEFAULT_PATH)
+    out = args.out or RESULTS / f"ingest-{datetime.now(UTC):%Y-%m-%d}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
     print(render(report))

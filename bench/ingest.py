@@ -91,7 +91,9 @@ def _fresh_db(path: str) -> ClickHouseClient:
     return client
 
 
-def _watch(consumer: IngestConsumer, samples: list[tuple[float, float]], stop: threading.Event) -> None:
+def _watch(
+    consumer: IngestConsumer, samples: list[tuple[float, float]], stop: threading.Event
+) -> None:
     while not stop.wait(0.1):
         samples.append((time.monotonic(), consumer.metrics.rows._value.get()))
 

@@ -68,8 +68,12 @@ QUERIES = (
     BenchQuery(
         "last_15_minutes",
         "Live panel: the five measures per minute for the last 15 minutes of data",
-        f"SELECT minute, {_TYPE_SUMS} FROM {{db}}.events_per_minute "
-        "WHERE minute >= {since:DateTime('UTC')} GROUP BY minute ORDER BY minute",
+        # The inner query has the shape of the totals_by_minute projection, so it reads the
+        # per-minute totals instead of every campaign's row; the outer one pivots the types.
+        f"SELECT minute, {_TYPE_SUMS} FROM (SELECT minute, event_type, sum(events) AS events, "
+        "sum(cost_micros) AS cost_micros, sum(revenue_micros) AS revenue_micros "
+        "FROM {db}.events_per_minute WHERE minute >= {since:DateTime('UTC')} "
+        "GROUP BY minute, event_type) GROUP BY minute ORDER BY minute",
         f"SELECT toStartOfMinute(event_time) AS minute, {_RAW_COUNTS} FROM {{db}}.events "
         "WHERE event_time >= {since:DateTime('UTC')} GROUP BY minute ORDER BY minute",
     ),

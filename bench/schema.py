@@ -181,6 +181,8 @@ def run(
     merge_timeout_s: float,
 ) -> dict[str, Any]:  # fmt: skip
     """Seed if needed, time every query, and return the report."""
+    from importlib.metadata import version
+
     import chdb
 
     client = connect(f"chdb://{path}")
@@ -202,7 +204,7 @@ def run(
     return {
         "benchmark": "schema",
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "engine": f"chDB {chdb.__version__}",
+        "engine": f"chDB {version('chdb')} (ClickHouse {chdb.__version__})",
         "cpus": os.cpu_count(),
         "events": events,
         "days": days,

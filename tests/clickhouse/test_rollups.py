@@ -68,3 +68,25 @@ def test_negative_control_duplicate_without_dedup_is_caught_by_the_oracle(
     count, distinct = schema.query(f"SELECT count(), uniqExact(event_id) FROM {db}.events")[0]
     assert (count, distinct) == (6_000, 3_000)
     assert totals(schema)[2] == (6_000,)
+
+
+def test_live_totals_projection_answers_exactly(schema: ClickHouseClient) -> None:
+    """The live panel's shape (totals per minute and type) reads the projection and agrees."""
+    events = random_events(8_000, START_MS, 2 * HOUR_MS, seed=13)
+    schema.insert("events", to_columns(events), settings=DEDUP)
+    db = schema.database
+    live = (
+        f"SELECT minute, toString(event_type), sum(events), sum(cost_micros), sum(revenue_micros) "
+        f"FROM {db}.events_per_minute GROUP BY minute, event_type ORDER BY 1, 2"
+    )
+    raw = (
+        f"SELECT toStartOfMinute(event_time), toString(event_type), count(), sum(cost_micros), "
+        f"sum(revenue_micros) FROM {db}.events GROUP BY 1, 2 ORDER BY 1, 2"
+    )
+    assert schema.query(live) == schema.query(raw)
+    [(projections,)] = schema.query(
+        "SELECT count() FROM system.projections WHERE database = {db:String} "
+        "AND table = 'events_per_minute' AND name = 'totals_by_minute'",
+        {"db": db},
+    )
+    assert projections == 1

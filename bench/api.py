@@ -1,0 +1,393 @@
+"""`python -m bench api`: latency and throughput of the dashboard's request mix on the API.
+
+Reuses the `bench schema` seed (one day of events in a chDB path), adds the API's breakdown
+rollups to it, serves the API from a uvicorn subprocess (the only process that opens the
+path) with API keys and Redis, and drives it with httpx at each concurrency: first questions
+never asked before (cache misses), then a warmed set asked again (cache hits). Latencies are
+split by the `X-Cache` header the API sets, so a miss is never counted as a hit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import re
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+TARGETS_MS = {"miss_p95_at_32": 150.0, "hit_p95_at_32": 10.0}
+BACKFILLED_VIEWS = ("breakdown_hourly_mv", "publisher_hourly_mv")  # added after the seed was
+
+
+# --- preparation, in a child process: only one process may open a chDB path -----------------
+
+
+def prepare(path: str, events: int, days: int, chunk_rows: int) -> dict[str, Any]:
+    """Seed like `bench schema` if needed, add and backfill the API's rollups, settle merges."""
+    from adpulse.clickhouse.client import connect
+    from adpulse.clickhouse.migrate import Migrator
+    from adpulse.clickhouse.schema import SchemaOptions
+    from adpulse.topology import single
+    from bench.schema import ensure_seeded, wait_for_merges
+
+    client = connect(f"chdb://{path}")
+    try:
+        seeding = ensure_seeded(client, events, days, chunk_rows)
+        migrator = Migrator(client, single(), SchemaOptions(database=client.database))
+        applied = migrator.migrate()
+        backfilled = backfill(client, migrator.plan())
+        merge_wait = wait_for_merges(client, 900)
+        [(newest,)] = client.query(f"SELECT max(event_time) FROM {client.database}.events")
+    finally:
+        client.close()
+    return {
+        "seed": seeding,
+        "migrations_applied": applied,
+        "backfilled": backfilled,
+        "merge_wait_s": merge_wait,
+        "newest_event": newest.isoformat(),
+    }
+
+
+def backfill(client: Any, planned: list[Any]) -> dict[str, float]:
+    """Fill rollups created after the seed from the events table, with their views' SELECT.
+
+    A rollup fills only from inserts made after it exists; a seed made before migration 0003
+    has none of its rows. Skipped when the rollup already holds rows (nothing to double).
+    """
+    db = client.database
+    done = {}
+    for statement in (s for p in planned for s in p.statements):
+        head, sep, select = statement.partition("\nAS SELECT")
+        view = re.search(rf"VIEW IF NOT EXISTS {db}\.(\w+)", head) if sep else None
+        target = re.search(r"\bTO (\S+)", head)
+        if view is None or target is None or view.group(1) not in BACKFILLED_VIEWS:
+            continue
+        target_table = target.group(1)
+        if client.query(f"SELECT count() FROM {target_table}")[0][0]:
+            continue
+        started = time.monotonic()
+        print(f"  backfilling {target_table} from events", file=sys.stderr, flush=True)
+        client.command(f"INSERT INTO {target_table} SELECT{select}")
+        done[target_table] = round(time.monotonic() - started, 1)
+    return done
+
+
+def serve_for_bench(path: str, port: int, redis_url: str, prefix: str, key_file: str) -> None:
+    """The API as deployed (keys on), over the seeded path; names the generator's campaigns."""
+    from adpulse.metadata import api_keys
+    from adpulse.metadata.campaigns import ensure_demo_campaigns
+    from adpulse.metadata.store import open_store
+    from adpulse.settings import load_settings
+    from adpulse.traffic import TrafficModel, campaigns
+    from api.server import build_server
+
+    settings = load_settings(
+        clickhouse_url=f"chdb://{path}",
+        redis_url=redis_url or None,
+        postgres_url=None,
+        cache_prefix=prefix,
+        log_level="WARNING",
+    )
+    store = open_store(settings)  # SQLite under this process's working directory
+    Path(key_file).write_text(api_keys.create(store, "bench").key)
+    owners = campaigns(TrafficModel()).advertiser_id
+    ensure_demo_campaigns(store, [(i + 1, a) for i, a in enumerate(owners)])
+    build_server(settings, "127.0.0.1", port, auth_required=True, store=store).run()
+
+
+def _child(call: str, cwd: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {k: v for k, v in env.items() if not k.startswith("ADPULSE_")}
+    return subprocess.Popen([sys.executable, "-c", call], cwd=cwd, env=env)
+
+
+# --- the request mix ---------------------------------------------------------------------------
+
+KINDS = (
+    "summary", "summary_campaign", "timeseries", "timeseries_campaign", "campaigns",
+    "breakdown_country", "breakdown_device", "live", "freshness",
+)  # fmt: skip
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def request_path(kind: str, end: datetime, campaign: int) -> str:
+    """One dashboard request: the last 24 hours ending at `end`, for all or one campaign."""
+    window = f"from={_iso(end - timedelta(hours=24))}&to={_iso(end)}"
+    one = f"campaign_id={campaign}"
+    return {
+        "summary": f"/api/v1/summary?{window}&compare=previous",
+        "summary_campaign": f"/api/v1/summary?{window}&compare=previous&{one}",
+        "timeseries": f"/api/v1/timeseries?{window}&granularity=hour",
+        "timeseries_campaign": f"/api/v1/timeseries?{window}&granularity=hour&{one}",
+        "campaigns": f"/api/v1/campaigns?{window}&sort=spend_micros&order=desc&limit=50",
+        "breakdown_country": f"/api/v1/breakdown?{window}&by=country&{one}",
+        "breakdown_device": f"/api/v1/breakdown?{window}&by=device_type&{one}",
+        "live": "/api/v1/live",
+        "freshness": "/api/v1/freshness",
+    }[kind]
+
+
+def fresh_questions(anchor: datetime, count: int, seed: int) -> list[str]:
+    """Questions no one asked yet: every one ends a different minute before `anchor` (breakdowns,
+    kept per hour, differ by campaign instead), as many dashboards opened at different times."""
+    rng = random.Random(seed)
+    order = rng.sample(range(1, 2001), 2000)
+    return [
+        request_path(KINDS[i % len(KINDS)], anchor - timedelta(minutes=i), order[i % 2000])
+        for i in range(count)
+    ]
+
+
+@dataclass(frozen=True)
+class Sample:
+    kind: str
+    status: int
+    cache: str
+    ms: float
+
+
+def _kind(path: str) -> str:
+    return path.split("?")[0].rsplit("/", 1)[-1]
+
+
+async def drive(
+    base: str, key: str, paths: list[str], concurrency: int
+) -> tuple[list[Sample], float]:
+    """Ask `paths` with `concurrency` requests in flight; returns samples and wall seconds."""
+    import httpx
+
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    for path in paths:
+        queue.put_nowait(path)
+    samples: list[Sample] = []
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    headers = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=60) as http:
+
+        async def worker() -> None:
+            while not queue.empty():
+                path = queue.get_nowait()
+                began = time.perf_counter()
+                response = await http.get(path)
+                ms = (time.perf_counter() - began) * 1000
+                cache = response.headers.get("x-cache", "-")
+                samples.append(Sample(_kind(path), response.status_code, cache, ms))
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return samples, time.perf_counter() - started
+
+
+def _percentiles(values: list[float]) -> dict[str, float]:
+    from bench.schema import percentile
+
+    if not values:
+        return {"count": 0}
+    return {
+        "count": len(values),
+        "p50": percentile(values, 50),
+        "p95": percentile(values, 95),
+        "p99": percentile(values, 99),
+    }
+
+
+def summarise(
+    phase: str, concurrency: int, samples: list[Sample], seconds: float
+) -> dict[str, Any]:
+    by_kind: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for s in samples:
+        by_kind[s.kind][s.cache].append(s.ms)
+    return {
+        "phase": phase,
+        "concurrency": concurrency,
+        "requests": len(samples),
+        "seconds": round(seconds, 2),
+        "requests_per_s": round(len(samples) / seconds, 1),
+        "statuses": dict(Counter(str(s.status) for s in samples)),
+        "miss_ms": _percentiles([s.ms for s in samples if s.cache == "MISS"]),
+        "hit_ms": _percentiles([s.ms for s in samples if s.cache == "HIT"]),
+        "by_endpoint": {
+            kind: {cache: _percentiles(ms) for cache, ms in caches.items()}
+            for kind, caches in sorted(by_kind.items())
+        },
+    }
+
+
+# --- orchestration -----------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_ready(base: str, server: subprocess.Popen[bytes], timeout_s: float = 300) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"bench api: the API exited with {server.returncode} while starting")
+        try:
+            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit(f"bench api: the API at {base} was not ready within {timeout_s:g} s")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    workdir = tempfile.mkdtemp(prefix="adpulse-bench-api-")
+    facts_file, key_file = Path(workdir, "prepare.json"), Path(workdir, "key")
+    prep = _child(
+        "import json, bench.api as b; "
+        f"json.dump(b.prepare({args.path!r}, {args.events}, {args.days}, {args.chunk_rows}), "
+        f"open({str(facts_file)!r}, 'w'))",
+        workdir,
+    )
+    if prep.wait() != 0:
+        raise SystemExit("bench api: preparing the seed failed (see above)")
+    facts = json.loads(facts_file.read_text())
+    anchor = datetime.fromisoformat(facts["newest_event"]).replace(second=0, microsecond=0)
+    port, prefix = _free_port(), f"adpulse-bench:{secrets.token_hex(4)}"
+    server = _child(
+        f"import bench.api as b; b.serve_for_bench({args.path!r}, {port}, {args.redis_url!r}, "
+        f"{prefix!r}, {str(key_file)!r})",
+        workdir,
+    )
+    base = f"http://127.0.0.1:{port}"
+    phases = []
+    try:
+        _wait_ready(base, server)
+        key = key_file.read_text()
+        asked = 0
+        # Unmeasured: bring the tables' marks and the code paths into memory.
+        asyncio.run(drive(base, key, fresh_questions(anchor, 30, seed=0), 1))
+        asked += 30
+        for concurrency in args.concurrency:
+            count = args.miss_requests * max(1, concurrency // 8)
+            paths = fresh_questions(anchor - timedelta(minutes=asked), count, seed=concurrency)
+            asked += count
+            samples, seconds = asyncio.run(drive(base, key, paths, concurrency))
+            phases.append(summarise("misses", concurrency, samples, seconds))
+            pool = fresh_questions(anchor - timedelta(minutes=asked), 45, seed=concurrency + 1)
+            asked += 45
+            asyncio.run(drive(base, key, pool, 4))  # warm the pool into the cache
+            rng = random.Random(concurrency)
+            repeat = [rng.choice(pool) for _ in range(args.hit_requests)]
+            samples, seconds = asyncio.run(drive(base, key, repeat, concurrency))
+            phases.append(summarise("hits", concurrency, samples, seconds))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return _report(args, facts, phases)
+
+
+def _report(args: argparse.Namespace, facts: dict[str, Any], phases: list[Any]) -> dict[str, Any]:
+    from importlib.metadata import version
+
+    at_32 = {p["phase"]: p for p in phases if p["concurrency"] == 32}
+    miss_p95 = at_32.get("misses", {}).get("miss_ms", {}).get("p95")
+    hit_p95 = at_32.get("hits", {}).get("hit_ms", {}).get("p95")
+    return {
+        "benchmark": "api",
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "engine": f"chDB {version('chdb')}",
+        "cpus": os.cpu_count(),
+        "path": args.path,
+        "events": args.events,
+        "cache": "redis" if args.redis_url else "in-process",
+        "auth": "API key (SQLite store)",
+        "mix": list(KINDS),
+        "prepare": facts,
+        "phases": phases,
+        "targets": {
+            **TARGETS_MS,
+            "miss_p95_at_32_ms": miss_p95,
+            "hit_p95_at_32_ms": hit_p95,
+            "met": miss_p95 is not None
+            and hit_p95 is not None
+            and miss_p95 <= TARGETS_MS["miss_p95_at_32"]
+            and hit_p95 <= TARGETS_MS["hit_p95_at_32"],
+        },
+    }
+
+
+def render(report: dict[str, Any]) -> str:
+    head = (
+        f"{'phase':<7} {'conc':>4} {'req':>6} {'req/s':>8}  "
+        f"{'MISS p50/p95/p99 ms':>32}  {'HIT p50/p95/p99 ms':>32}"
+    )
+    lines = [head, "-" * len(head)]
+    for p in report["phases"]:
+        cells = []
+        for key in ("miss_ms", "hit_ms"):
+            s = p[key]
+            cells.append(
+                f"{s['p50']:.1f}/{s['p95']:.1f}/{s['p99']:.1f} (n={s['count']})"
+                if s["count"]
+                else "-"
+            )
+        lines.append(
+            f"{p['phase']:<7} {p['concurrency']:>4} {p['requests']:>6} {p['requests_per_s']:>8}  "
+            f"{cells[0]:>32}  {cells[1]:>32}"
+        )
+    t = report["targets"]
+    lines.append(
+        f"targets at concurrency 32: miss P95 <= {t['miss_p95_at_32']:g} ms (got "
+        f"{t['miss_p95_at_32_ms']}), hit P95 <= {t['hit_p95_at_32']:g} ms (got "
+        f"{t['hit_p95_at_32_ms']}): {'met' if t['met'] else 'MISSED'}"
+    )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    from bench.schema import DEFAULT_PATH
+
+    parser = argparse.ArgumentParser(prog="python -m bench api", description=__doc__)
+    parser.add_argument("--path", default=DEFAULT_PATH, help="chDB data path of the seed")
+    parser.add_argument("--events", type=int, default=200_000_000, help="rows the seed holds")
+    parser.add_argument("--days", type=int, default=1, help="days the seed spans, ending now")
+    parser.add_argument("--chunk-rows", type=int, default=5_000_000, help="rows per seed INSERT")
+    parser.add_argument(
+        "--concurrency", type=int, nargs="+", default=[1, 32], help="requests in flight"
+    )
+    parser.add_argument(
+        "--miss-requests", type=int, default=150, help="new questions per level (x conc/8)"
+    )
+    parser.add_argument("--hit-requests", type=int, default=3000, help="repeated questions")
+    parser.add_argument(
+        "--redis-url", default="redis://127.0.0.1:6379/0", help="'' for the in-process cache"
+    )
+    parser.add_argument("--out", type=Path, default=None, help="JSON report path")
+    args = parser.parse_args(argv)
+    report = run(args)
+    out = args.out or RESULTS / f"api-{datetime.now(UTC):%Y-%m-%d}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(render(report))
+    print(f"report: {out}")
+
+
+if __name__ == "__main__":
+    main()
