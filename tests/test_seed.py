@@ -24,32 +24,10 @@ from adpulse.seed import SeedSummary, alias_table, allocate, plan_chunks, seed, 
 from adpulse.settings import get_settings
 from adpulse.topology import single
 from adpulse.traffic import DAY_MS, HOUR_MS, TrafficModel, campaigns, hour_slots, sample_events
+from tests.support.oracle import ROLLUP_VS_RAW
 
 MODEL = TrafficModel()
 ROWS = 200_000
-ROLLUP_VS_RAW = {
-    "events_per_minute": (
-        "SELECT minute, campaign_id, event_type, sum(events), sum(cost_micros), "
-        "sum(revenue_micros) FROM {db}.events_per_minute GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
-        "SELECT toStartOfMinute(event_time), campaign_id, event_type, count(), "
-        "sum(cost_micros), sum(revenue_micros) FROM {db}.events GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
-    ),
-    "campaign_hourly": (
-        "SELECT hour, campaign_id, advertiser_id, event_type, sum(events), sum(cost_micros), "
-        "sum(revenue_micros) FROM {db}.campaign_hourly GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
-        "SELECT toStartOfHour(event_time), campaign_id, advertiser_id, event_type, count(), "
-        "sum(cost_micros), sum(revenue_micros) FROM {db}.events "
-        "GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
-    ),
-    "campaign_daily": (
-        "SELECT day, campaign_id, advertiser_id, sum(impressions), sum(clicks), "
-        "sum(conversions), sum(spend_micros), sum(revenue_micros) FROM {db}.campaign_daily "
-        "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
-        "SELECT toDate(event_time), campaign_id, advertiser_id, countIf(event_type = 'impression'),"
-        " countIf(event_type = 'click'), countIf(event_type = 'conversion'), sum(cost_micros), "
-        "sum(revenue_micros) FROM {db}.events GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
-    ),
-}
 
 
 def _migrated(chdb_path: Path, database: str) -> ClickHouseClient:
