@@ -52,6 +52,8 @@ def ensure_seeded(
         {"db": db},
     )[0][0]
     if exists and client.query(f"SELECT count() FROM {db}.events")[0][0] == events:
+        # Later migrations (new projections, rollups) still apply to a kept seed.
+        Migrator(client, single(), SchemaOptions(database=db)).migrate()
         return {"skipped": True, "reason": f"{db}.events already holds {events:,} rows"}
     client.command(f"DROP DATABASE IF EXISTS {db} SYNC")
     client.command(f"CREATE DATABASE {db}")
@@ -77,8 +79,10 @@ def wait_for_merges(client: ClickHouseClient, timeout_s: float) -> float:
     """Let background merges settle so they do not run during the timings; returns seconds."""
     started = time.monotonic()
     while time.monotonic() - started < timeout_s:
+        # Merges, and mutations such as MATERIALIZE PROJECTION from a later migration.
         running = client.query(
-            "SELECT count() FROM system.merges WHERE database = {db:String}",
+            "SELECT (SELECT count() FROM system.merges WHERE database = {db:String}) + "
+            "(SELECT count() FROM system.mutations WHERE database = {db:String} AND NOT is_done)",
             {"db": client.database},
         )[0][0]
         if not running:
