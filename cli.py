@@ -37,14 +37,18 @@ def up(
     no_generator: Annotated[
         bool, typer.Option("--no-generator", help="Do not generate traffic; consume only.")
     ] = False,
+    no_dashboard: Annotated[
+        bool, typer.Option("--no-dashboard", help="Skip the dashboard (no Node.js needed).")
+    ] = False,
 ) -> None:
-    """Run adpulse on this machine: embedded ClickHouse, a local Kafka-protocol broker,
-    a traffic generator and the consumer, until Ctrl-C. Data stays in .adpulse/."""
+    """Run adpulse on this machine until Ctrl-C: embedded ClickHouse, a local Kafka-protocol
+    broker, a traffic generator, the consumer, the API and the dashboard (one URL to open).
+    Data stays in .adpulse/."""
     with domain_errors():
         from adpulse.local.up import run_local
         from adpulse.settings import get_settings
 
-        run_local(get_settings(), rate=rate, generate=not no_generator)
+        run_local(get_settings(), rate=rate, generate=not no_generator, dashboard=not no_dashboard)
 
 
 schema_app.command("render")(schema_render)

@@ -23,11 +23,11 @@ def topics_apply(json: JsonOpt = False) -> None:
     command exits 1, so a person decides.
     """
     with domain_errors():
-        from adpulse.kafka.topics import apply_topics, desired_topics
+        from adpulse.kafka.topics import apply_topics
         from adpulse.settings import get_settings
 
         settings = get_settings()
-        reports = apply_topics(settings.kafka_bootstrap, desired_topics(settings))
+        reports = apply_topics(settings)
     if json:
         print_json([r.__dict__ for r in reports])
     else:

@@ -11,6 +11,7 @@ from typing import Any
 from adpulse.errors import AdpulseError
 from adpulse.events import Event, encode
 from adpulse.kafka.bad_messages import BAD_KINDS
+from adpulse.kafka.client_config import kafka_config
 from adpulse.settings import Settings
 from adpulse.traffic import TrafficModel, iter_events
 
@@ -58,14 +59,15 @@ def generate(
             errors.append(err)
 
     producer = Producer(
-        {
-            "bootstrap.servers": settings.kafka_bootstrap,
-            "linger.ms": 20,
-            "log.connection.close": False,
-            "compression.type": "lz4",
-            "enable.idempotence": True,
-            "queue.buffering.max.messages": 1_000_000,
-        }
+        kafka_config(
+            settings,
+            **{
+                "linger.ms": 20,
+                "compression.type": "lz4",
+                "enable.idempotence": True,
+                "queue.buffering.max.messages": 1_000_000,
+            },
+        )
     )
     started = time.monotonic()
     last_report = started

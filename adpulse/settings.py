@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     live_retention_days: int = Field(2, ge=1, le=30, description="TTL of the per-minute rollup")
 
     kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL"] = Field(
+        "PLAINTEXT", description="SSL for MSK's TLS listener (port 9094)"
+    )
     events_topic: str = names.EVENTS_TOPIC
     dlq_topic: str = names.DLQ_TOPIC
     consumer_group: str = names.CONSUMER_GROUP
@@ -80,6 +83,9 @@ class Settings(BaseSettings):
     )
     api_query_timeout_s: float = Field(
         10.0, gt=0, le=300, description="time limit of one API query; longer ones answer 504"
+    )
+    api_key_cache_s: float = Field(
+        5.0, ge=0, le=300, description="reuse a key check this long; a revoked key lasts as long"
     )
 
     @field_validator("clickhouse_url")

@@ -25,7 +25,7 @@ from adpulse.clickhouse.migrate import Migrator
 from adpulse.clickhouse.schema import SchemaOptions
 from adpulse.events import encode
 from adpulse.kafka.broker import local_broker
-from adpulse.kafka.topics import apply_topics, desired_topics
+from adpulse.kafka.topics import apply_topics
 from adpulse.settings import Settings, load_settings
 from adpulse.topology import single
 from adpulse.traffic import TrafficModel, iter_events
@@ -104,7 +104,7 @@ def throughput(bootstrap: str, client: ClickHouseClient, events: int, port: int)
         dlq_topic="bench-throughput-dlq", consumer_group="bench-throughput",
         batch_max_rows=200_000, batch_interval_s=5, metrics_port=0,
     )  # fmt: skip
-    apply_topics(bootstrap, desired_topics(settings))
+    apply_topics(settings)
     print(f"prefilling {events:,} events ...", flush=True)
     produce_s = _prefill(settings, events)
     broker_pid = _tansu_pid(port)
@@ -144,7 +144,7 @@ def freshness(bootstrap: str, client: ClickHouseClient, rate: float, flush_s: fl
         kafka_bootstrap=bootstrap, topic_partitions=3, events_topic=name, dlq_topic=f"{name}-dlq",
         consumer_group=name, batch_interval_s=flush_s, metrics_port=0,
     )  # fmt: skip
-    apply_topics(bootstrap, desired_topics(settings))
+    apply_topics(settings)
     client.command(f"TRUNCATE TABLE {client.database}.events")
     consumer = IngestConsumer(settings, client)
     thread = threading.Thread(target=consumer.run, daemon=True)

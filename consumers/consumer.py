@@ -20,6 +20,7 @@ from typing import Any
 
 from adpulse.clickhouse.client import ClickHouseClient
 from adpulse.events import Rejection, decode, to_columns
+from adpulse.kafka.client_config import kafka_config
 from adpulse.settings import Settings
 from consumers.batch import DeadLetter, PartitionBatch, RecentIds
 from consumers.dead_letters import DeadLetterProducer
@@ -89,25 +90,24 @@ class IngestConsumer:
         self._newest_ms = 0
         self._rate_window: list[tuple[float, int]] = []
         self._activity = time.monotonic()
-        self._dead = DeadLetterProducer(
-            settings.kafka_bootstrap, settings.dlq_topic, settings.events_topic
-        )
+        self._dead = DeadLetterProducer(settings)
         self._consumer = Consumer(
-            {
-                "bootstrap.servers": settings.kafka_bootstrap,
-                "group.id": settings.consumer_group,
-                "client.id": self.name,
-                "enable.auto.commit": False,
-                "enable.auto.offset.store": False,
-                "auto.offset.reset": "earliest",
-                # Bounds what librdkafka prefetches while partitions are paused.
-                "queued.max.messages.kbytes": 32_768,
-                "statistics.interval.ms": 5_000,
-                "stats_cb": self._on_stats,
-                "session.timeout.ms": 10_000,
-                "heartbeat.interval.ms": 1_000,
-                "log.connection.close": False,
-            }
+            kafka_config(
+                settings,
+                **{
+                    "group.id": settings.consumer_group,
+                    "client.id": self.name,
+                    "enable.auto.commit": False,
+                    "enable.auto.offset.store": False,
+                    "auto.offset.reset": "earliest",
+                    # Bounds what librdkafka prefetches while partitions are paused.
+                    "queued.max.messages.kbytes": 32_768,
+                    "statistics.interval.ms": 5_000,
+                    "stats_cb": self._on_stats,
+                    "session.timeout.ms": 10_000,
+                    "heartbeat.interval.ms": 1_000,
+                },
+            )
         )
 
     # -- lifecycle -----------------------------------------------------------------------------

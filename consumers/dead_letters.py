@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from adpulse.errors import AdpulseError
+from adpulse.kafka.client_config import kafka_config
+from adpulse.settings import Settings
 from consumers.batch import DeadLetter
 
 
@@ -16,20 +18,14 @@ class DeadLetterError(AdpulseError):
 class DeadLetterProducer:
     """Sends dead letters; `deliver` returns only when all are acknowledged by the broker."""
 
-    def __init__(self, bootstrap: str, topic: str, source_topic: str) -> None:
+    def __init__(self, settings: Settings) -> None:
         from confluent_kafka import Producer
 
-        self.topic = topic
-        self.source_topic = source_topic
+        self.topic = settings.dlq_topic
+        self.source_topic = settings.events_topic
         self._errors: list[str] = []
         self._producer = Producer(
-            {
-                "bootstrap.servers": bootstrap,
-                "acks": "all",
-                "enable.idempotence": True,
-                "linger.ms": 20,
-                "log.connection.close": False,
-            }
+            kafka_config(settings, acks="all", **{"enable.idempotence": True, "linger.ms": 20})
         )
 
     def _on_delivery(self, err: Any, _msg: Any) -> None:

@@ -55,9 +55,9 @@ def compare(spec: TopicSpec, partitions: int, config: dict[str, str]) -> tuple[s
 
 
 def apply_topics(
-    bootstrap: str, specs: list[TopicSpec], timeout: float = 15.0
+    settings: Settings, specs: list[TopicSpec] | None = None, timeout: float = 15.0
 ) -> list[TopicReport]:
-    """Create missing topics; report (never alter) existing ones that differ."""
+    """Create missing topics (default: `desired_topics`); report, never alter, ones that differ."""
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import (  # type: ignore[attr-defined]
         AdminClient,
@@ -65,7 +65,11 @@ def apply_topics(
         NewTopic,
     )
 
-    admin = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 10_000})
+    from adpulse.kafka.client_config import kafka_config
+
+    specs = desired_topics(settings) if specs is None else specs
+    bootstrap = settings.kafka_bootstrap
+    admin = AdminClient(kafka_config(settings, **{"socket.timeout.ms": 10_000}))
     try:
         existing = admin.list_topics(timeout=timeout).topics
     except KafkaException as exc:

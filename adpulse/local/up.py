@@ -26,7 +26,7 @@ from adpulse.clickhouse.schema import SchemaOptions
 from adpulse.clickhouse.url import EmbeddedTarget, parse_clickhouse_url
 from adpulse.errors import ConfigError
 from adpulse.kafka.broker import local_broker, port_open
-from adpulse.kafka.topics import apply_topics, desired_topics
+from adpulse.kafka.topics import apply_topics
 from adpulse.settings import Settings
 from adpulse.topology import single
 from consumers.consumer import IngestConsumer
@@ -35,7 +35,7 @@ from consumers.metrics import ConsumerMetrics
 log = logging.getLogger("adpulse.up")
 
 
-def run_local(settings: Settings, *, rate: float, generate: bool) -> None:
+def run_local(settings: Settings, *, rate: float, generate: bool, dashboard: bool = True) -> None:
     """Start everything, print where it is, and run until Ctrl-C; then stop in order."""
     target = parse_clickhouse_url(settings.clickhouse_url)
     if not isinstance(target, EmbeddedTarget):
@@ -61,7 +61,7 @@ def run_local(settings: Settings, *, rate: float, generate: bool) -> None:
 
         bootstrap = stack.enter_context(_broker(settings, logs))
         settings = settings.model_copy(update={"kafka_bootstrap": bootstrap})
-        apply_topics(bootstrap, desired_topics(settings))
+        apply_topics(settings)
         typer.echo(f"Kafka       {bootstrap}  topics {settings.events_topic}, {settings.dlq_topic}")
 
         consumer = _start_consumer(settings, client, stack)
@@ -72,6 +72,13 @@ def run_local(settings: Settings, *, rate: float, generate: bool) -> None:
         if generate:
             stack.enter_context(_generator(settings, rate, logs))
             typer.echo(f"Generator   {rate:,.0f} events/s (logs in {logs})")
+        api_url = stack.enter_context(_api(settings, client))
+        typer.echo(f"API         {api_url}/docs (open: bound to 127.0.0.1, no API key)")
+        if dashboard:
+            from adpulse.local.dashboard import run_dashboard
+
+            url = stack.enter_context(run_dashboard(settings, api_url, None, logs))
+            typer.echo(f"Dashboard   {url}")
         typer.echo("Ctrl-C stops everything cleanly.")
         _report_until(stop, consumer)
         typer.echo("stopping: generator first, then the consumer flushes and commits")
@@ -150,6 +157,31 @@ def _generator(settings: Settings, rate: float, logs: Path) -> Iterator[None]:
                 proc.wait(15)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+@contextmanager
+def _api(settings: Settings, client: ClickHouseClient) -> Iterator[str]:
+    """The API in a thread of this process: it must share the consumer's chDB session."""
+    from api.server import build_server
+
+    server = build_server(
+        settings, "127.0.0.1", settings.api_port, auth_required=False, clickhouse_client=client
+    )
+    thread = threading.Thread(target=server.run, name="api", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise ConfigError(
+                f"the API did not start on 127.0.0.1:{settings.api_port}; is the port taken? "
+                "Set ADPULSE_API_PORT to a free one"
+            )
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{settings.api_port}"
+    finally:
+        server.should_exit = True
+        thread.join(15)
 
 
 def _on_signals(stop: threading.Event) -> None:

@@ -26,20 +26,20 @@ def test_apply_creates_then_reports_ok_then_reports_mismatch_without_changing(
     kafka_bootstrap: str,
 ) -> None:
     settings = fresh(kafka_bootstrap, topic_partitions=4)
-    first = apply_topics(kafka_bootstrap, desired_topics(settings))
+    first = apply_topics(settings)
     assert [(r.name, r.action) for r in first] == [
         (settings.events_topic, "created"),
         (settings.dlq_topic, "created"),
     ]
-    again = apply_topics(kafka_bootstrap, desired_topics(settings))
+    again = apply_topics(settings)
     assert {r.action for r in again} == {"ok"}
 
     wider = settings.model_copy(update={"topic_partitions": 8})
-    changed = apply_topics(kafka_bootstrap, desired_topics(wider))
+    changed = apply_topics(wider)
     assert changed[0].action == "mismatch"
     assert changed[0].problems == ("partitions: broker has 4, settings want 8",)
     # Never altered: the broker still has 4.
-    assert apply_topics(kafka_bootstrap, desired_topics(settings))[0].action == "ok"
+    assert apply_topics(settings)[0].action == "ok"
 
 
 def test_compare_names_each_difference() -> None:
@@ -54,7 +54,7 @@ def test_compare_names_each_difference() -> None:
 
 def test_generate_produces_contract_events_at_rate_with_bad_share(kafka_bootstrap: str) -> None:
     settings = fresh(kafka_bootstrap, topic_partitions=1)
-    apply_topics(kafka_bootstrap, desired_topics(settings))
+    apply_topics(settings)
     summary = generate(settings, rate=2_000, duration=2.0, bad_fraction=0.1, seed=3)
     assert 3_000 <= summary.sent <= 4_500
     assert 0.05 * summary.sent <= summary.bad <= 0.15 * summary.sent

@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 from adpulse.events import Event, encode
-from adpulse.kafka.topics import apply_topics, desired_topics
+from adpulse.kafka.topics import apply_topics
 from adpulse.settings import Settings, load_settings
 
 
@@ -22,7 +22,7 @@ def isolated_settings(bootstrap: str, clickhouse_url: str, **overrides: Any) -> 
         metrics_port=0,
         **{"topic_partitions": 2, "batch_interval_s": 1.0, **overrides},
     )
-    apply_topics(bootstrap, desired_topics(settings))
+    apply_topics(settings)
     return settings
 
 

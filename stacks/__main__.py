@@ -1,0 +1,176 @@
+"""The adpulse stack: read config, build the components, export what the services read.
+
+Outputs named like `adpulse.settings.Settings` fields are meant for `ADPULSE_<NAME>` as they
+are; the others (hosts, secret ARNs, URLs for people) say where things are.
+"""
+
+import pulumi
+
+from stacks.alarms import Alarms, AlarmsArgs
+from stacks.app import App, AppArgs
+from stacks.cache import Cache, CacheArgs
+from stacks.clickhouse import TOPOLOGY, ClickHouseArgs, ClickHouseCluster, topology_json
+from stacks.config import load_stack_config
+from stacks.database import Database, DatabaseArgs
+from stacks.msk import BROKERS, SERVER_PROPERTIES, Kafka, KafkaArgs
+from stacks.network import API_PORT, DASHBOARD_PORT, Network, NetworkArgs
+from stacks.secrets import HostRole, HostRoleArgs, Secrets, SecretsArgs
+
+NAME = "adpulse"
+
+cfg = load_stack_config()
+values = cfg.secrets
+secrets = Secrets(
+    NAME,
+    SecretsArgs(
+        prefix=f"{NAME}/{pulumi.get_stack()}",
+        values={
+            "clickhouse-admin-password": values.clickhouse_admin_password,
+            "clickhouse-ingest-password": values.clickhouse_ingest_password,
+            "clickhouse-api-password": values.clickhouse_api_password,
+            "clickhouse-cluster-secret": values.clickhouse_cluster_secret,
+            "redis-auth-token": values.redis_auth_token,
+        },
+    ),
+)
+key_arn = secrets.key.arn
+network = Network(
+    NAME,
+    NetworkArgs(
+        bastion_cidr=cfg.bastion_cidr,
+        nat_gateway_per_az=cfg.nat_gateway_per_az,
+        enable_vpc_endpoints=cfg.enable_vpc_endpoints,
+    ),
+)
+sg = {key: group.id for key, group in network.security_groups.items()}
+
+clickhouse_role = HostRole(
+    f"{NAME}-clickhouse",
+    HostRoleArgs(
+        secret_arns=[arn for key, arn in secrets.arns.items() if key.startswith("clickhouse-")],
+        kms_key_arn=key_arn,
+    ),
+)
+clickhouse = ClickHouseCluster(
+    NAME,
+    ClickHouseArgs(
+        subnet_ids=network.data_subnet_ids,
+        availability_zones=network.availability_zones,
+        security_group_id=sg["clickhouse"],
+        instance_profile=clickhouse_role.profile.name,
+        ami_name_filter=cfg.ami_name_filter,
+        ami_owner=cfg.ami_owner,
+        vpc_id=network.vpc.id,
+        internal_domain=cfg.internal_domain,
+        kms_key_arn=key_arn,
+        instance_type=cfg.clickhouse_instance_type,
+        volume_size_gb=cfg.clickhouse_volume_size_gb,
+        volume_iops=cfg.clickhouse_volume_iops,
+        volume_throughput=cfg.clickhouse_volume_throughput,
+        protect_data=cfg.deletion_protection,
+    ),
+)
+kafka = Kafka(
+    NAME,
+    KafkaArgs(
+        subnet_ids=network.data_subnet_ids,
+        security_group_id=sg["kafka"],
+        kms_key_arn=key_arn,
+        instance_type=cfg.kafka_instance_type,
+        kafka_version=cfg.kafka_version,
+        volume_size_gb=cfg.kafka_volume_size_gb,
+    ),
+)
+cache = Cache(
+    NAME,
+    CacheArgs(
+        subnet_ids=network.data_subnet_ids,
+        security_group_id=sg["redis"],
+        auth_token=values.redis_auth_token,
+        kms_key_arn=key_arn,
+        node_type=cfg.redis_node_type,
+        engine_version=cfg.redis_engine_version,
+    ),
+)
+database = Database(
+    NAME,
+    DatabaseArgs(
+        subnet_ids=network.data_subnet_ids,
+        security_group_id=sg["postgres"],
+        kms_key_arn=key_arn,
+        instance_class=cfg.postgres_instance_class,
+        engine_version=cfg.postgres_engine_version,
+        multi_az=cfg.postgres_multi_az,
+        storage_gb=cfg.postgres_storage_gb,
+        deletion_protection=cfg.deletion_protection,
+    ),
+)
+app_role = HostRole(
+    f"{NAME}-app",
+    HostRoleArgs(
+        # Everything but the cluster secret, which only the ClickHouse nodes use.
+        secret_arns=[
+            *(arn for key, arn in secrets.arns.items() if key != "clickhouse-cluster-secret"),
+            database.password_secret_arn,
+        ],
+        kms_key_arn=key_arn,
+    ),
+)
+app = App(
+    NAME,
+    AppArgs(
+        app_subnet_ids=network.app_subnet_ids,
+        public_subnet_ids=network.public_subnet_ids,
+        vpc_id=network.vpc.id,
+        app_security_group_id=sg["app"],
+        alb_security_group_id=sg["alb"],
+        instance_profile=app_role.profile.name,
+        ami_name_filter=cfg.ami_name_filter,
+        ami_owner=cfg.ami_owner,
+        kms_key_arn=key_arn,
+        instance_type=cfg.app_instance_type,
+        instance_count=cfg.app_instance_count,
+        certificate_arn=cfg.certificate_arn,
+        deletion_protection=cfg.deletion_protection,
+    ),
+)
+alarms = Alarms(
+    NAME,
+    AlarmsArgs(
+        clickhouse_instance_ids=clickhouse.instance_ids,
+        msk_cluster_name=kafka.cluster_name,
+        msk_broker_count=BROKERS,
+        redis_member_ids=cache.member_ids,
+        rds_identifier=database.instance.identifier,
+        rds_storage_gb=cfg.postgres_storage_gb,
+        alb_arn_suffix=app.alb.arn_suffix,
+        consumer_lag_threshold=cfg.consumer_lag_threshold,
+        email=cfg.alarm_email,
+    ),
+)
+
+# Settings fields (ADPULSE_<NAME>): no passwords; hosts fetch those by the ARNs below.
+pulumi.export("clickhouse_url", clickhouse.url)
+# `cluster` is the settings' name for exactly TOPOLOGY (1 shard x 3 replicas, ch-1..ch-3, Keeper
+# on all three); the JSON form is `clickhouse_topology`.
+pulumi.export("topology", "cluster")
+pulumi.export("kafka_bootstrap", kafka.bootstrap_brokers_tls)
+pulumi.export("topic_replication_factor", int(SERVER_PROPERTIES["default.replication.factor"]))
+pulumi.export("redis_url", cache.url)
+pulumi.export("postgres_url", database.url)
+# The ALB reaches the services on the hosts' private addresses; the app SG admits only the ALB.
+pulumi.export("api_host", "0.0.0.0")  # noqa: S104
+pulumi.export("api_port", API_PORT)
+pulumi.export("dashboard_port", DASHBOARD_PORT)
+
+pulumi.export("clickhouse_topology", topology_json(TOPOLOGY))
+pulumi.export("clickhouse_hosts", clickhouse.nodes)
+pulumi.export("app_hosts", app.hosts)
+pulumi.export("dashboard_url", app.dashboard_url)
+pulumi.export("dashboard_tls_warning", app.tls_warning)
+pulumi.export("alarm_topic_arn", alarms.topic.arn)
+pulumi.export("clickhouse_password_secret_arn", secrets.arns["clickhouse-ingest-password"])
+pulumi.export("clickhouse_secret_arns", secrets.arns)
+pulumi.export("redis_auth_token_secret_arn", secrets.arns["redis-auth-token"])
+pulumi.export("postgres_password_secret_arn", database.password_secret_arn)
+pulumi.export("vpc_id", network.vpc.id)

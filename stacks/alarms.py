@@ -1,0 +1,146 @@
+"""CloudWatch alarms for every tier, all notifying one SNS topic."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+from pulumi import ResourceOptions
+
+from stacks.clickhouse import DATA_DIR, DISK_FSTYPE
+
+CPU_PERCENT = 80.0
+DISK_PERCENT = 80.0
+# The dashboard promises sub-200 ms panels; alarm at 180 ms so there is time to act.
+P95_LATENCY_S = 0.18
+ALB_5XX = 10.0  # per 5 minutes
+# Redis evicting keys means the cache is too small for the working set: panels recompute.
+REDIS_EVICTIONS = 100.0  # per 5 minutes
+FREE_STORAGE_FRACTION = 0.1
+CUSTOM_NAMESPACE = "adpulse"
+LAG_METRIC = "consumer_lag"
+
+
+@dataclass(frozen=True)
+class AlarmSpec:
+    """One alarm: `metric` in `namespace` with `dimensions`, compared with `threshold`."""
+
+    key: str
+    namespace: str
+    metric: str
+    dimensions: Mapping[str, pulumi.Input[str]]
+    comparison: str  # ">", ">=" or "<"
+    threshold: pulumi.Input[float]
+    statistic: str = "Average"  # or Maximum, Minimum, Sum, p95...
+
+
+_OPERATORS = {
+    ">": "GreaterThanThreshold",
+    ">=": "GreaterThanOrEqualToThreshold",
+    "<": "LessThanThreshold",
+}
+
+
+@dataclass
+class AlarmsArgs:
+    clickhouse_instance_ids: Sequence[pulumi.Input[str]]
+    msk_cluster_name: pulumi.Input[str]
+    msk_broker_count: int
+    redis_member_ids: Sequence[pulumi.Input[str]]
+    rds_identifier: pulumi.Input[str]
+    rds_storage_gb: pulumi.Input[int]
+    alb_arn_suffix: pulumi.Input[str]
+    consumer_lag_threshold: pulumi.Input[int]
+    email: str | None = None
+
+
+def alarm_specs(args: AlarmsArgs) -> list[AlarmSpec]:
+    """Every alarm of the stack, in one table."""
+    specs: list[AlarmSpec] = []
+    for i, instance_id in enumerate(args.clickhouse_instance_ids, start=1):
+        node = {"InstanceId": instance_id}
+        disk = {**node, "path": DATA_DIR, "fstype": DISK_FSTYPE}
+        specs += [
+            AlarmSpec(f"ch-{i}-cpu", "AWS/EC2", "CPUUtilization", node, ">", CPU_PERCENT),
+            AlarmSpec(f"ch-{i}-status", "AWS/EC2", "StatusCheckFailed", node, ">=", 1, "Maximum"),
+            # Written by the CloudWatch agent that the node's user data installs.
+            AlarmSpec(f"ch-{i}-disk", "CWAgent", "disk_used_percent", disk, ">", DISK_PERCENT),
+        ]
+    for broker in range(1, args.msk_broker_count + 1):
+        dims = {"Cluster Name": args.msk_cluster_name, "Broker ID": str(broker)}
+        specs.append(
+            AlarmSpec(
+                f"msk-{broker}-disk", "AWS/Kafka", "KafkaDataLogsDiskUsed", dims, ">", DISK_PERCENT
+            )
+        )
+    ec = "AWS/ElastiCache"
+    for i, member in enumerate(args.redis_member_ids, start=1):
+        dims = {"CacheClusterId": member}
+        specs += [
+            AlarmSpec(f"redis-{i}-cpu", ec, "EngineCPUUtilization", dims, ">", CPU_PERCENT),
+            AlarmSpec(f"redis-{i}-evictions", ec, "Evictions", dims, ">", REDIS_EVICTIONS, "Sum"),
+        ]
+    rds = {"DBInstanceIdentifier": args.rds_identifier}
+    free_bytes = pulumi.Output.from_input(args.rds_storage_gb).apply(
+        lambda gb: gb * FREE_STORAGE_FRACTION * 1024**3
+    )
+    alb = {"LoadBalancer": args.alb_arn_suffix}
+    elb = "AWS/ApplicationELB"
+    lag = args.consumer_lag_threshold
+    specs += [
+        AlarmSpec("rds-cpu", "AWS/RDS", "CPUUtilization", rds, ">", CPU_PERCENT),
+        AlarmSpec("rds-storage", "AWS/RDS", "FreeStorageSpace", rds, "<", free_bytes, "Minimum"),
+        AlarmSpec("alb-elb-5xx", elb, "HTTPCode_ELB_5XX_Count", alb, ">", ALB_5XX, "Sum"),
+        AlarmSpec("alb-target-5xx", elb, "HTTPCode_Target_5XX_Count", alb, ">", ALB_5XX, "Sum"),
+        AlarmSpec("alb-p95-latency", elb, "TargetResponseTime", alb, ">", P95_LATENCY_S, "p95"),
+        # Published by the consumer hosts: the largest partition lag, in messages.
+        AlarmSpec("consumer-lag", CUSTOM_NAMESPACE, LAG_METRIC, {}, ">", lag, "Maximum"),
+    ]
+    return specs
+
+
+class Alarms(pulumi.ComponentResource):
+    """The SNS topic and one MetricAlarm per spec; `alarms` is keyed by spec key."""
+
+    def __init__(self, name: str, args: AlarmsArgs, opts: ResourceOptions | None = None) -> None:
+        super().__init__("adpulse:alarms:Alarms", name, None, opts)
+        child = ResourceOptions(parent=self)
+        # Unencrypted on purpose: CloudWatch cannot publish to a topic under the AWS-managed SNS
+        # key, and alarm texts hold no data.
+        self.topic = aws.sns.Topic(f"{name}-alarms", opts=child)
+        if args.email:
+            aws.sns.TopicSubscription(
+                f"{name}-alarms-email",
+                topic=self.topic.arn,
+                protocol="email",
+                endpoint=args.email,
+                opts=child,
+            )
+        self.alarms = {spec.key: self._alarm(name, spec) for spec in alarm_specs(args)}
+        self.register_outputs({"topic_arn": self.topic.arn})
+
+    def _alarm(self, name: str, spec: AlarmSpec) -> aws.cloudwatch.MetricAlarm:
+        percentile = spec.statistic.startswith("p")
+        # Counts are judged per 5 minutes; gauges over five 1-minute periods of which three
+        # must breach, so a single spike pages nobody.
+        summed = spec.statistic == "Sum"
+        return aws.cloudwatch.MetricAlarm(
+            f"{name}-{spec.key}",
+            alarm_description=f"adpulse {spec.key}: {spec.metric} {spec.comparison} threshold",
+            namespace=spec.namespace,
+            metric_name=spec.metric,
+            dimensions=dict(spec.dimensions) or None,
+            statistic=None if percentile else spec.statistic,
+            extended_statistic=spec.statistic if percentile else None,
+            comparison_operator=_OPERATORS[spec.comparison],
+            threshold=spec.threshold,
+            period=300 if summed else 60,
+            evaluation_periods=1 if summed else 5,
+            datapoints_to_alarm=1 if summed else 3,
+            treat_missing_data="notBreaching" if summed else "missing",
+            alarm_actions=[self.topic.arn],
+            ok_actions=[self.topic.arn],
+            opts=ResourceOptions(parent=self),
+        )

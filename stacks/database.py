@@ -1,0 +1,82 @@
+"""RDS Postgres for campaign metadata; RDS owns the master password in Secrets Manager."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+from pulumi import ResourceOptions
+
+from adpulse import names
+
+PORT = 5432
+USER = "adpulse"
+
+
+def postgres_url(host: str, port: int = PORT, user: str = USER, db: str = names.DATABASE) -> str:
+    """`postgresql://user@host:5432/db?sslmode=require`; the password comes from the secret."""
+    return f"postgresql://{user}@{host}:{port}/{db}?sslmode=require"
+
+
+def _secret_arn(secrets: Sequence[aws.rds.outputs.InstanceMasterUserSecret] | None) -> str:
+    """The ARN of the secret RDS keeps the master password in (known after creation)."""
+    return (secrets[0].secret_arn or "") if secrets else ""
+
+
+@dataclass
+class DatabaseArgs:
+    subnet_ids: Sequence[pulumi.Input[str]]
+    security_group_id: pulumi.Input[str]
+    kms_key_arn: pulumi.Input[str]
+    instance_class: pulumi.Input[str] = "db.t4g.medium"
+    engine_version: pulumi.Input[str] = "16"
+    multi_az: pulumi.Input[bool] = True
+    storage_gb: pulumi.Input[int] = 50
+    deletion_protection: pulumi.Input[bool] = True
+
+
+class Database(pulumi.ComponentResource):
+    """One encrypted, private instance; its secret ARN is how hosts get the password."""
+
+    def __init__(self, name: str, args: DatabaseArgs, opts: ResourceOptions | None = None) -> None:
+        super().__init__("adpulse:database:Database", name, None, opts)
+        child = ResourceOptions(parent=self)
+        subnets = aws.rds.SubnetGroup(
+            f"{name}-pg-subnets", subnet_ids=list(args.subnet_ids), opts=child
+        )
+        self.instance = aws.rds.Instance(
+            f"{name}-pg",
+            engine="postgres",
+            engine_version=args.engine_version,
+            instance_class=args.instance_class,
+            allocated_storage=args.storage_gb,
+            # Metadata grows slowly; autoscaling to 4x avoids a 3 a.m. full disk.
+            max_allocated_storage=pulumi.Output.from_input(args.storage_gb).apply(lambda g: g * 4),
+            storage_type="gp3",
+            storage_encrypted=True,
+            kms_key_id=args.kms_key_arn,
+            db_name=names.DATABASE,
+            username=USER,
+            # RDS generates and rotates the password in Secrets Manager: it never passes
+            # through Pulumi config, code or state.
+            manage_master_user_password=True,
+            master_user_secret_kms_key_id=args.kms_key_arn,
+            port=PORT,
+            multi_az=args.multi_az,
+            publicly_accessible=False,
+            db_subnet_group_name=subnets.name,
+            vpc_security_group_ids=[args.security_group_id],
+            backup_retention_period=7,
+            copy_tags_to_snapshot=True,
+            deletion_protection=args.deletion_protection,
+            skip_final_snapshot=False,
+            final_snapshot_identifier=f"{name}-pg-final",
+            auto_minor_version_upgrade=True,
+            opts=child,
+        )
+        self.address = self.instance.address
+        self.url = self.address.apply(postgres_url)
+        self.password_secret_arn = self.instance.master_user_secrets.apply(_secret_arn)
+        self.register_outputs({"url": self.url, "password_secret_arn": self.password_secret_arn})

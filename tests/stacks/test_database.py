@@ -1,0 +1,49 @@
+"""Postgres: private, encrypted, and its password owned by RDS in Secrets Manager."""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+from pulumi import Output
+
+from stacks.database import postgres_url
+from tests.stacks.conftest import Mocks, of_type, pulumi_test
+
+
+@pulumi_test
+def test_private_encrypted_multi_az_with_managed_password(program: ModuleType) -> Output[None]:
+    db = program.database.instance
+
+    def check(values: list[Any]) -> None:
+        public, encrypted, key, key_arn, managed, multi_az, cls, protect, sgs, pg_sg = values
+        assert public is False
+        assert encrypted is True and key == key_arn
+        assert managed is True
+        assert multi_az is True and cls == "db.t4g.medium" and protect is True
+        assert sgs == [pg_sg]
+
+    return Output.all(
+        db.publicly_accessible,
+        db.storage_encrypted,
+        db.kms_key_id,
+        program.secrets.key.arn,
+        db.manage_master_user_password,
+        db.multi_az,
+        db.instance_class,
+        db.deletion_protection,
+        db.vpc_security_group_ids,
+        program.network.security_groups["postgres"].id,
+    ).apply(check)
+
+
+def test_no_password_is_passed_to_rds(mocks: Mocks) -> None:
+    (db,) = of_type(mocks, "aws:rds/instance:Instance")
+    assert "password" not in db.inputs and "passwordWo" not in db.inputs
+    (subnets,) = of_type(mocks, "aws:rds/subnetGroup:SubnetGroup")
+    assert subnets.inputs["subnetIds"] == [f"adpulse-data-{n}-subnet-id" for n in (1, 2, 3)]
+
+
+def test_url_requires_tls_and_has_no_password() -> None:
+    url = postgres_url("db.example.rds.amazonaws.com")
+    assert url == "postgresql://adpulse@db.example.rds.amazonaws.com:5432/adpulse?sslmode=require"
