@@ -7,10 +7,10 @@ field was wrong and why, which is what the dead-letter topic records.
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-import time
 from typing import Annotated, Any, Final, Literal, NamedTuple
 
 import msgspec
