@@ -31,15 +31,28 @@ const runs = Number(args.runs);
 const target = new URL(args.path, args.url).toString();
 
 // Runs in the page before any of its scripts: note when the KPI cards (server-rendered and
-// streamed) and the chart's SVG (drawn by Recharts after hydration) first appear.
+// streamed) and the chart's SVG (drawn by Recharts after hydration) are first painted. An
+// element is taken as painted after the next animation frame once it is in the document
+// (requestAnimationFrame runs before a paint, the timeout after it), and never before the
+// first contentful paint.
 function observe() {
   const marks = {};
+  const seen = {};
+  const painted = (name) => {
+    seen[name] = true;
+    requestAnimationFrame(() =>
+      setTimeout(() => {
+        const fcp = performance.getEntriesByName("first-contentful-paint")[0]?.startTime ?? 0;
+        marks[name] = Math.max(performance.now(), fcp);
+      }),
+    );
+  };
   const check = () => {
-    if (!marks.kpi && document.querySelector('[data-testid="kpi-cards"][data-state="ready"] .kpi-value')) {
-      marks.kpi = performance.now();
+    if (!seen.kpi && document.querySelector('[data-testid="kpi-cards"][data-state="ready"] .kpi-value')) {
+      painted("kpi");
     }
-    if (!marks.chart && document.querySelector('[data-testid="timeseries"] svg.recharts-surface path')) {
-      marks.chart = performance.now();
+    if (!seen.chart && document.querySelector('[data-testid="timeseries"] svg.recharts-surface path')) {
+      painted("chart");
     }
   };
   new MutationObserver(check).observe(document, { childList: true, subtree: true, attributes: true });
@@ -118,12 +131,13 @@ const report = {
   js,
   scripts,
   targets: TARGETS,
-  met: { kpi: stat("kpi_ms").p50 <= TARGETS.kpi_ms, js: js.kb_gzip <= TARGETS.js_kb_gzip },
+  // The KPI target holds for nearly every visit, not the median one: judged at P95.
+  met: { kpi: stat("kpi_ms").p95 <= TARGETS.kpi_ms, js: js.kb_gzip <= TARGETS.js_kb_gzip },
 };
 
 const ms = (s) => `p50 ${s.p50.toFixed(0)} ms, p95 ${s.p95.toFixed(0)} ms`;
 console.log(`dashboard ${target}, ${runs} cold loads, ${cpus().length} CPUs, load ${loadavg()[0].toFixed(1)}`);
-console.log(`  KPI cards visible  ${ms(report.kpi_ms)}   (target ${TARGETS.kpi_ms} ms: ${report.met.kpi ? "met" : "MISSED"})`);
+console.log(`  KPI cards visible  ${ms(report.kpi_ms)}   (target P95 <= ${TARGETS.kpi_ms} ms: ${report.met.kpi ? "met" : "MISSED"})`);
 console.log(`  chart drawn        ${ms(report.chart_ms)}`);
 console.log(`  first byte         ${ms(report.ttfb_ms)};  first contentful paint ${ms(report.fcp_ms)}`);
 console.log(

@@ -5,11 +5,14 @@ cd "$(dirname "$0")/.."
 
 bash scripts/system-deps.sh
 bash scripts/services.sh
+bash scripts/dashboard-deps.sh
 
 echo "==> ruff" >&2
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 echo "==> mypy" >&2
 .venv/bin/mypy
+echo "==> dashboard: unit tests and type-check" >&2
+bash scripts/test-dashboard.sh
 echo "==> pytest" >&2
 exec .venv/bin/pytest "$@"

@@ -164,8 +164,10 @@ def _api(settings: Settings, client: ClickHouseClient) -> Iterator[str]:
     """The API in a thread of this process: it must share the consumer's chDB session."""
     from api.server import build_server
 
+    # Warnings only: request logs would bury the status lines a person reads.
+    quiet = settings.model_copy(update={"log_level": "WARNING"})
     server = build_server(
-        settings, "127.0.0.1", settings.api_port, auth_required=False, clickhouse_client=client
+        quiet, "127.0.0.1", settings.api_port, auth_required=False, clickhouse_client=client
     )
     thread = threading.Thread(target=server.run, name="api", daemon=True)
     thread.start()
