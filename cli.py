@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from adpulse.cli_api import apikey_app, campaigns_app, serve_command
 from adpulse.cli_kafka import consume_command, generate_command, kafka_app
 from adpulse.cli_render import config_app, schema_render
 from adpulse.cli_schema import schema_app
@@ -58,6 +59,9 @@ app.command("seed")(seed_command)
 app.add_typer(kafka_app, name="kafka")
 app.command("generate")(generate_command)
 app.command("consume")(consume_command)
+app.command("serve")(serve_command)
+app.add_typer(apikey_app, name="apikey")
+app.add_typer(campaigns_app, name="campaigns")
 
 
 if __name__ == "__main__":

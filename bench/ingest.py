@@ -50,7 +50,7 @@ def _cpu_of(pid: int) -> float:
 
 
 def _tansu_pid(port: int) -> int | None:
-    out = subprocess.run(["pgrep", "-f", f"tansu broker --listener-url tcp://127.0.0.1:{port}"],
+    out = subprocess.run(["pgrep", "-f", f"broker --listener-url tcp://127.0.0.1:{port}"],
                          capture_output=True, text=True).stdout.split()  # fmt: skip
     return int(out[0]) if out else None
 

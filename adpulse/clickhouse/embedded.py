@@ -66,6 +66,7 @@ class EmbeddedClient:
             try:
                 return self._session.query(sql, fmt, params=_bind(params))
             except RuntimeError as exc:  # chDB's errors carry the server's text and code
+                self._clear_partial_output()
                 raise _query_error(exc) from None
 
     def command(
@@ -107,8 +108,18 @@ class EmbeddedClient:
                 # chDB finds `data` by name in this frame.
                 self._session.query(sql, "Null")
             except RuntimeError as exc:
+                self._clear_partial_output()
                 raise _query_error(exc) from None
         return rows
+
+    def _clear_partial_output(self) -> None:
+        """chDB can leave a failed query's partial output for the session's next result;
+        a statement with no output clears it, so the next caller (say, the API sharing the
+        consumer's session) parses its own answer."""
+        try:
+            self._session.query("SELECT 1", "Null")
+        except RuntimeError:
+            pass
 
     def _insert_select(self, table: str, names: list[str]) -> str:
         key = f"{table}:{','.join(names)}"

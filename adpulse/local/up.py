@@ -72,6 +72,8 @@ def run_local(settings: Settings, *, rate: float, generate: bool, dashboard: boo
         if generate:
             stack.enter_context(_generator(settings, rate, logs))
             typer.echo(f"Generator   {rate:,.0f} events/s (logs in {logs})")
+        named = _name_demo_campaigns(settings)
+        typer.echo(f"Metadata    {named} demo campaign names added (imports are never replaced)")
         api_url = stack.enter_context(_api(settings, client))
         typer.echo(f"API         {api_url}/docs (open: bound to 127.0.0.1, no API key)")
         if dashboard:
@@ -157,6 +159,20 @@ def _generator(settings: Settings, rate: float, logs: Path) -> Iterator[None]:
                 proc.wait(15)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def _name_demo_campaigns(settings: Settings) -> int:
+    """Give the generator's campaigns names, so the campaigns table reads like a real one."""
+    from adpulse.metadata.campaigns import ensure_demo_campaigns
+    from adpulse.metadata.store import open_store
+    from adpulse.traffic import TrafficModel, campaigns
+
+    table = campaigns(TrafficModel())
+    store = open_store(settings)
+    try:
+        return ensure_demo_campaigns(store, [(i + 1, a) for i, a in enumerate(table.advertiser_id)])
+    finally:
+        store.close()
 
 
 @contextmanager

@@ -1,0 +1,1 @@
+"""Campaign metadata and API keys: Postgres in production, SQLite locally, one code path."""

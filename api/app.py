@@ -1,0 +1,62 @@
+"""The API app factory: wires settings, ClickHouse, the metadata store, cache and routers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+
+from fastapi import Depends, FastAPI
+
+from adpulse.clickhouse.client import ClickHouseClient
+from adpulse.metadata.store import MetadataStore
+from adpulse.settings import Settings
+from api.auth import require_api_key
+from api.context import open_context
+from api.errors import install_error_handlers
+from api.metrics import ApiMetrics, RequestMetrics
+from api.routers import breakdown, campaigns, health, live, summary
+
+DESCRIPTION = """Ad metrics from adpulse's ClickHouse rollups.
+
+* Times are RFC 3339 with an offset; ranges are half-open, [from, to), and widen to whole
+  buckets (minutes for totals, hours for breakdowns, the granularity for time series). Every
+  answer states the range it covers.
+* Money is in micros (millionths of the account currency). Ratios are null when their
+  denominator is 0.
+* Answers are cached (60 s for history, 2 s for live and freshness); `X-Cache` says HIT or MISS.
+* Data routes need `Authorization: Bearer <API key>` unless the server runs with --no-auth.
+"""
+
+
+def create_app(
+    settings: Settings,
+    clickhouse_client: ClickHouseClient | None = None,
+    *,
+    auth_required: bool,
+    store: MetadataStore | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> FastAPI:
+    """The API. A passed client or store is shared, not closed (local mode shares chDB)."""
+    metrics = ApiMetrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        context = await open_context(
+            settings, metrics, clickhouse_client, store, **({"clock": clock} if clock else {})
+        )
+        app.state.ctx = context
+        try:
+            yield
+        finally:
+            await context.aclose()
+
+    app = FastAPI(title="adpulse", version="1", description=DESCRIPTION, lifespan=lifespan)
+    app.state.metrics = metrics
+    install_error_handlers(app)
+    app.add_middleware(RequestMetrics, metrics=metrics)
+    guard = [Depends(require_api_key)] if auth_required else []
+    for resource in (summary, campaigns, breakdown, live):
+        app.include_router(resource.router, dependencies=guard)
+    app.include_router(health.router)
+    return app

@@ -1,0 +1,184 @@
+"""Answer cache: normalised keys, single-flight fills, Redis or an in-process TTL store.
+
+Contract: `fetch` returns (value, hit). Concurrent misses of one key in this process share
+one fill; across processes a short Redis lock lets one of them compute while the others poll
+for its result. A failing cache never fails a request: the value is computed and returned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
+from enum import Enum
+from typing import Protocol
+from urllib.parse import quote
+
+from api.metrics import ApiMetrics
+
+KEY_VERSION = "v1"  # bump when the shape of cached answers changes
+_POLL_S = 0.02
+
+
+def cache_key(prefix: str, endpoint: str, params: Mapping[str, object]) -> str:
+    """The same question gets the same key: names sorted, None dropped, times in epoch seconds.
+
+    Callers pass ranges already aligned to their granularity (ranges.widen), so requests a few
+    seconds apart within one bucket share a key.
+    """
+    parts = []
+    for name in sorted(params):
+        value = params[name]
+        if value is None:
+            continue
+        if isinstance(value, datetime):
+            text = str(int(value.timestamp()))
+        elif isinstance(value, Enum):
+            text = str(value.value)
+        else:
+            text = str(value)
+        parts.append(f"{name}={quote(text, safe='')}")
+    return f"{prefix}:{KEY_VERSION}:{endpoint}?{'&'.join(parts)}"
+
+
+class CacheBackend(Protocol):
+    """Where cached answers live. No method raises: failures read as a miss."""
+
+    async def get(self, key: str) -> bytes | None: ...
+
+    async def set(self, key: str, value: bytes, ttl_s: float) -> None: ...
+
+    async def lock(self, key: str, ttl_s: float) -> bool:
+        """True if this process should compute `key` (always, when nothing is shared)."""
+
+    async def unlock(self, key: str) -> None: ...
+
+    async def ping(self) -> str:
+        """'ok' or why the cache is unreachable."""
+
+    async def close(self) -> None: ...
+
+
+class MemoryBackend:
+    """In-process TTL store for when no Redis is configured; oldest entries go first."""
+
+    def __init__(
+        self, max_entries: int = 10_000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._entries: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+        self._max = max_entries
+        self._clock = clock
+
+    async def get(self, key: str) -> bytes | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        expires, value = entry
+        if expires <= self._clock():
+            del self._entries[key]
+            return None
+        return value
+
+    async def set(self, key: str, value: bytes, ttl_s: float) -> None:
+        self._entries[key] = (self._clock() + ttl_s, value)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._max:
+            self._entries.popitem(last=False)
+
+    async def lock(self, key: str, ttl_s: float) -> bool:
+        return True
+
+    async def unlock(self, key: str) -> None:
+        return None
+
+    async def ping(self) -> str:
+        return "ok"
+
+    async def close(self) -> None:
+        self._entries.clear()
+
+
+class VerifiedKeys:
+    """API keys (by hash) that passed the store's check less than `ttl_s` ago.
+
+    A hit saves a metadata-store query per request; the price is that a revoked key keeps
+    working on a process for up to `ttl_s` seconds. Only successes are remembered.
+    """
+
+    def __init__(
+        self, ttl_s: float, clock: Callable[[], float] = time.monotonic, max_entries: int = 10_000
+    ) -> None:
+        self.ttl_s = ttl_s
+        self._clock = clock
+        self._max = max_entries
+        self._until: dict[str, float] = {}
+
+    def fresh(self, key_hash: str) -> bool:
+        return self._until.get(key_hash, 0.0) > self._clock()
+
+    def remember(self, key_hash: str) -> None:
+        if self.ttl_s <= 0:
+            return
+        if len(self._until) >= self._max:
+            self._until.clear()  # a flood of distinct valid keys is not a case worth an LRU
+        self._until[key_hash] = self._clock() + self.ttl_s
+
+
+class ResponseCache:
+    """Single-flight reads through a backend."""
+
+    def __init__(self, backend: CacheBackend, metrics: ApiMetrics, *, lock_ttl_s: float) -> None:
+        self.backend = backend
+        self.metrics = metrics
+        self.lock_ttl_s = lock_ttl_s
+        self._inflight: dict[str, asyncio.Task[bytes]] = {}
+
+    async def fetch(
+        self, key: str, ttl_s: float, compute: Callable[[], Awaitable[bytes]], *, endpoint: str
+    ) -> tuple[bytes, bool]:
+        cached = await self.backend.get(key)
+        if cached is not None:
+            self.metrics.cache.labels(endpoint, "hit").inc()
+            return cached, True
+        self.metrics.cache.labels(endpoint, "miss").inc()
+        task = self._inflight.get(key)
+        if task is None:
+            task = asyncio.create_task(self._fill(key, ttl_s, compute))
+            self._inflight[key] = task
+            task.add_done_callback(lambda done: self._finished(key, done))
+        # shield: a caller that disconnects must not cancel the fill others are waiting for.
+        return await asyncio.shield(task), False
+
+    def _finished(self, key: str, task: asyncio.Task[bytes]) -> None:
+        if self._inflight.get(key) is task:
+            del self._inflight[key]
+        if not task.cancelled():
+            task.exception()  # retrieved here too, so no "never retrieved" noise
+
+    async def _fill(self, key: str, ttl_s: float, compute: Callable[[], Awaitable[bytes]]) -> bytes:
+        lock_key = key + ":lock"
+        locked = await self.backend.lock(lock_key, self.lock_ttl_s)
+        deadline = time.monotonic() + self.lock_ttl_s
+        while not locked and time.monotonic() < deadline:
+            # Another process is computing this answer: take its result when it lands.
+            await asyncio.sleep(_POLL_S)
+            value = await self.backend.get(key)
+            if value is not None:
+                return value
+            locked = await self.backend.lock(lock_key, self.lock_ttl_s)
+        try:
+            # Another process may have stored the answer between our miss and our lock.
+            stored = await self.backend.get(key) if locked else None
+            if stored is not None:
+                return stored
+            value = await compute()
+            await self.backend.set(key, value, ttl_s)
+            return value
+        finally:
+            if locked:
+                await self.backend.unlock(lock_key)
+
+    async def close(self) -> None:
+        await self.backend.close()

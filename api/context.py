@@ -1,0 +1,156 @@
+"""What every request handler needs, opened once per process and closed on shutdown."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
+
+import anyio.to_thread
+from fastapi import Response
+
+from adpulse.clickhouse.client import ClickHouseClient, Row, connect
+from adpulse.clickhouse.url import NativeTarget, parse_clickhouse_url
+from adpulse.metadata.store import MetadataStore, open_store
+from adpulse.settings import Settings
+from api.cache import CacheBackend, MemoryBackend, ResponseCache, VerifiedKeys, cache_key
+from api.metrics import ApiMetrics
+from api.queries import sql
+from api.queries.plan import minute_rollup_floor, plan
+from api.queries.ranges import Granularity, TimeRange
+from api.runner import QueryRunner
+
+API_USER = "api"  # the read-only ClickHouse user of templates/clickhouse/users.xml.j2
+
+
+def api_clickhouse_url(settings: Settings) -> str:
+    """The URL the API reads with: on a server, as the read-only `api` user when its password
+    is configured; the embedded engine has no users."""
+    target = parse_clickhouse_url(settings.clickhouse_url)
+    if not isinstance(target, NativeTarget) or settings.clickhouse_api_password is None:
+        return settings.clickhouse_url
+    scheme = "clickhouses" if target.secure else "clickhouse"
+    password = quote(settings.clickhouse_api_password.get_secret_value(), safe="")
+    hosts = ",".join(f"{host}:{port}" for host, port in target.hosts)
+    return f"{scheme}://{API_USER}:{password}@{hosts}/{target.database}"
+
+
+@dataclass
+class ApiContext:
+    settings: Settings
+    database: str
+    runner: QueryRunner
+    cache: ResponseCache
+    store: MetadataStore
+    metrics: ApiMetrics
+    clock: Callable[[], datetime]
+    verified_keys: VerifiedKeys
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    async def totals(
+        self,
+        window: TimeRange,
+        *,
+        endpoint: str,
+        group: sql.GroupBy = None,
+        campaign_id: int | None = None,
+    ) -> list[Row]:
+        """Counts and sums over `window` from the coarsest tables that can answer."""
+        bucket = group if isinstance(group, Granularity) else None
+        segments = plan(window, self._minutes_kept_since(), bucket)
+        query = sql.totals(self.database, segments, group=group, campaign_id=campaign_id)
+        return await self.runner.rows(query, endpoint=endpoint)
+
+    async def two_periods(
+        self, window: TimeRange, before: TimeRange, *, endpoint: str, campaign_id: int | None
+    ) -> tuple[Row, Row]:
+        """Counts and sums of `window` and of `before` (which ends where it starts), in one
+        query: one round trip instead of two, and each table read once."""
+        kept = self._minutes_kept_since()
+        segments = plan(window, kept) + plan(before, kept)
+        split = sql.SplitAt(window.start)
+        query = sql.totals(self.database, segments, group=split, campaign_id=campaign_id)
+        found = {row[0]: row[1:] for row in await self.runner.rows(query, endpoint=endpoint)}
+        nothing = (0,) * len(sql.COUNTS)
+        return found.get(1, nothing), found.get(0, nothing)
+
+    def _minutes_kept_since(self) -> datetime:
+        return minute_rollup_floor(self.now(), timedelta(days=self.settings.live_retention_days))
+
+    def cache_key(self, endpoint: str, question: Mapping[str, object]) -> str:
+        return cache_key(self.settings.cache_prefix, endpoint, question)
+
+    async def answer(
+        self,
+        endpoint: str,
+        question: Mapping[str, object],
+        compute: Callable[[], Awaitable[bytes]],
+        *,
+        ttl_s: float | None = None,
+        media_type: str = "application/json",
+        headers: Mapping[str, str] | None = None,
+    ) -> Response:
+        """The cached answer to `question` (computing it on a miss), with X-Cache set."""
+        key = self.cache_key(endpoint, question)
+        ttl = ttl_s if ttl_s is not None else self.settings.cache_ttl_s
+        body, hit = await self.cache.fetch(key, ttl, compute, endpoint=endpoint)
+        return Response(
+            body,
+            media_type=media_type,
+            headers={"X-Cache": "HIT" if hit else "MISS", **(headers or {})},
+        )
+
+    async def aclose(self) -> None:
+        for close in reversed(self.closers):
+            await close()
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+async def open_context(
+    settings: Settings,
+    metrics: ApiMetrics,
+    client: ClickHouseClient | None = None,
+    store: MetadataStore | None = None,
+    clock: Callable[[], datetime] = _utcnow,
+) -> ApiContext:
+    """Open what the settings name; a passed client or store stays the caller's to close."""
+    closers: list[Callable[[], Awaitable[None]]] = []
+    if client is None:
+        client = await anyio.to_thread.run_sync(connect, api_clickhouse_url(settings))
+        closers.append(_in_thread(client.close))
+    if store is None:
+        store = await anyio.to_thread.run_sync(open_store, settings)
+        closers.append(_in_thread(store.close))
+    backend: CacheBackend
+    if settings.redis_url:
+        from api.cache_redis import RedisBackend
+
+        backend = RedisBackend(settings.redis_url, metrics)
+    else:
+        backend = MemoryBackend()
+    cache = ResponseCache(backend, metrics, lock_ttl_s=settings.api_query_timeout_s + 2)
+    closers.append(cache.close)
+    runner = QueryRunner(
+        client,
+        metrics,
+        timeout_s=settings.api_query_timeout_s,
+        send_limits=client.topology_hint == "embedded",
+    )
+    keys = VerifiedKeys(settings.api_key_cache_s)
+    return ApiContext(
+        settings, client.database, runner, cache, store, metrics, clock, keys, closers
+    )
+
+
+def _in_thread(close: Callable[[], None]) -> Callable[[], Awaitable[None]]:
+    async def run() -> None:
+        await anyio.to_thread.run_sync(close)
+
+    return run

@@ -1,0 +1,1 @@
+"""Pure query building: range maths, rollup selection and SQL text with bound parameters."""

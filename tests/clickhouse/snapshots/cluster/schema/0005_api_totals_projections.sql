@@ -1,0 +1,38 @@
+ALTER TABLE adpulse.campaign_hourly_local ON CLUSTER adpulse
+    MODIFY SETTING deduplicate_merge_projection_mode = 'rebuild';
+
+ALTER TABLE adpulse.campaign_hourly_local ON CLUSTER adpulse
+    ADD PROJECTION IF NOT EXISTS totals
+    (
+        SELECT hour, event_type, sum(events), sum(cost_micros), sum(revenue_micros)
+        GROUP BY hour, event_type
+    );
+
+ALTER TABLE adpulse.campaign_hourly_local ON CLUSTER adpulse
+    MATERIALIZE PROJECTION totals;
+
+ALTER TABLE adpulse.campaign_daily_local ON CLUSTER adpulse
+    MODIFY SETTING deduplicate_merge_projection_mode = 'rebuild';
+
+ALTER TABLE adpulse.campaign_daily_local ON CLUSTER adpulse
+    ADD PROJECTION IF NOT EXISTS totals
+    (
+        SELECT day, sum(impressions), sum(clicks), sum(conversions), sum(spend_micros), sum(revenue_micros)
+        GROUP BY day
+    );
+
+ALTER TABLE adpulse.campaign_daily_local ON CLUSTER adpulse
+    MATERIALIZE PROJECTION totals;
+
+ALTER TABLE adpulse.breakdown_hourly_local ON CLUSTER adpulse
+    MODIFY SETTING deduplicate_merge_projection_mode = 'rebuild';
+
+ALTER TABLE adpulse.breakdown_hourly_local ON CLUSTER adpulse
+    ADD PROJECTION IF NOT EXISTS totals
+    (
+        SELECT hour, dimension, value, sum(impressions), sum(clicks), sum(conversions), sum(spend_micros), sum(revenue_micros)
+        GROUP BY hour, dimension, value
+    );
+
+ALTER TABLE adpulse.breakdown_hourly_local ON CLUSTER adpulse
+    MATERIALIZE PROJECTION totals;
