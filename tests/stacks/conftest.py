@@ -7,6 +7,7 @@ so tests can sweep all of them, not only the ones a component exposes.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -127,9 +128,20 @@ def set_config(config: dict[str, str], secret_keys: list[str]) -> None:
     pulumi.runtime.set_all_config(config, secret_keys)
 
 
+# Pulumi's Outputs live on the thread's current event loop. Suites that ran before this one
+# (asyncio.run in the API tests) leave none set, so this folder brings its own.
+_LOOP = asyncio.new_event_loop()
+
+
+@pytest.fixture(autouse=True)
+def _pulumi_event_loop() -> None:
+    asyncio.set_event_loop(_LOOP)
+
+
 @pytest.fixture(scope="session")
 def program() -> Iterator[ModuleType]:
     """The stack program, run once with mocks; pulumi_aws takes seconds to import."""
+    asyncio.set_event_loop(_LOOP)
     pulumi.runtime.set_mocks(MOCKS, project="adpulse", stack="test", preview=False)
     set_config(CONFIG, list(SECRETS))
     module = importlib.import_module("stacks.__main__")
