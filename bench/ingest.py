@@ -30,6 +30,7 @@ from adpulse.settings import Settings, load_settings
 from adpulse.topology import single
 from adpulse.traffic import TrafficModel, iter_events
 from consumers.consumer import IngestConsumer
+from consumers.gc_tuning import tune_for_ingest
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PATH = "/tmp/adpulse-bench/ingest-chdb"
@@ -92,10 +93,26 @@ def _fresh_db(path: str) -> ClickHouseClient:
 
 
 def _watch(
-    consumer: IngestConsumer, samples: list[tuple[float, float]], stop: threading.Event
+    consumer: IngestConsumer, samples: list[tuple[float, float, float]], stop: threading.Event
 ) -> None:
-    while not stop.wait(0.1):
-        samples.append((time.monotonic(), consumer.metrics.rows._value.get()))
+    """Every 20 ms: (time, rows written, rows read but not yet written)."""
+    metrics = consumer.metrics
+    while not stop.wait(0.02):
+        samples.append(
+            (time.monotonic(), metrics.rows._value.get(), metrics.buffered_rows._value.get())
+        )
+
+
+def drain_window(samples: list[tuple[float, float, float]], events: int) -> tuple[float, float]:
+    """From the last sample before the consumer held any row to the first with all written.
+
+    Group join and the idle wait before `run` returns fall outside; the first batch's reading
+    time falls inside (a window that opens when the first batch lands would leave it out).
+    """
+    started = next(i for i, (_, rows, held) in enumerate(samples) if rows or held)
+    first_t = samples[max(started - 1, 0)][0]
+    last_t = next(t for t, rows, _ in samples if rows >= events)
+    return first_t, last_t
 
 
 def throughput(bootstrap: str, client: ClickHouseClient, events: int, port: int) -> dict[str, Any]:
@@ -109,8 +126,9 @@ def throughput(bootstrap: str, client: ClickHouseClient, events: int, port: int)
     produce_s = _prefill(settings, events)
     broker_pid = _tansu_pid(port)
     broker_cpu0 = _cpu_of(broker_pid) if broker_pid else 0.0
+    tune_for_ingest()  # as `adpulse consume` does
     consumer = IngestConsumer(settings, client, stop_after_idle=3)
-    samples: list[tuple[float, float]] = []
+    samples: list[tuple[float, float, float]] = []
     stop = threading.Event()
     watcher = threading.Thread(target=_watch, args=(consumer, samples, stop), daemon=True)
     watcher.start()
@@ -119,10 +137,8 @@ def throughput(bootstrap: str, client: ClickHouseClient, events: int, port: int)
     cpu = time.process_time() - cpu0
     stop.set()
     watcher.join()
-    written = [(t, n) for t, n in samples if n > 0]
-    # From just before the first batch landed to the moment the last one did.
-    first_t = next(t for t, n in samples if n > 0) - 0.1
-    last_t = next(t for t, n in written if n >= events)
+    samples.append((time.monotonic(), consumer.metrics.rows._value.get(), 0.0))
+    first_t, last_t = drain_window(samples, events)
     seconds = last_t - first_t
     rows = client.query(f"SELECT count() FROM {client.database}.events")[0][0]
     broker_cpu = (_cpu_of(broker_pid) - broker_cpu0) if broker_pid else None

@@ -6,7 +6,6 @@ derived from that range alone, so a batch rebuilt after a crash carries the same
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
 
 from adpulse.events import Event
@@ -70,10 +69,6 @@ class PartitionBatch:
         self._extend(letter.offset, size)
         self.dead.append(letter)
 
-    def accepts(self, offset: int) -> bool:
-        """A rebuilt batch takes nothing past its recorded end."""
-        return self.target_last is None or offset <= self.target_last
-
     def due(self, now: float, interval: float, max_rows: int, max_bytes: int) -> bool:
         if self.empty:
             return False
@@ -90,27 +85,27 @@ class PartitionBatch:
 
 
 class RecentIds:
-    """The last `capacity` event_ids of a partition, to drop producer retries across batches.
+    """About the last `capacity` event_ids of a partition, to drop producer retries across
+    batches.
 
     In memory and bounded: a duplicate older than the window, or one replayed after a restart,
     is not caught here. Ad servers key messages by event_id so retries share a partition.
+    Two generations of sets, not a per-id queue: remembering a batch is one C-level set
+    update, and the window holds between `capacity / 2` and `capacity` ids.
     """
 
     def __init__(self, capacity: int = 200_000) -> None:
         self.capacity = capacity
-        self._order: deque[str] = deque()
-        self._ids: set[str] = set()
+        self._current: set[str] = set()
+        self._previous: set[str] = set()
 
     def __contains__(self, event_id: object) -> bool:
-        return event_id in self._ids
+        return event_id in self._current or event_id in self._previous
 
     def __len__(self) -> int:
-        return len(self._ids)
+        return len(self._current) + len(self._previous - self._current)
 
     def remember(self, event_ids: set[str]) -> None:
-        for event_id in event_ids:
-            if event_id not in self._ids:
-                self._ids.add(event_id)
-                self._order.append(event_id)
-        while len(self._order) > self.capacity:
-            self._ids.discard(self._order.popleft())
+        if len(self._current) >= self.capacity // 2:
+            self._previous, self._current = self._current, set()
+        self._current |= event_ids

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from adpulse.clickhouse.client import ClickHouseClient
-from adpulse.events import Rejection, decode, to_columns
+from adpulse.events import Event, Rejection, decode, to_columns
 from adpulse.kafka.client_config import kafka_config
 from adpulse.settings import Settings
 from consumers.batch import DeadLetter, PartitionBatch, RecentIds
@@ -102,6 +102,11 @@ class IngestConsumer:
                     "auto.offset.reset": "earliest",
                     # Bounds what librdkafka prefetches while partitions are paused.
                     "queued.max.messages.kbytes": 32_768,
+                    # librdkafka 2.x backs off fetching for up to 1 s whenever 100k messages
+                    # are queued, which starves a consumer that drains 10k at a time: keep
+                    # fetching until the byte bound above is the only limit.
+                    "queued.min.messages": 1_000_000,
+                    "fetch.queue.backoff.ms": 10,
                     "statistics.interval.ms": 5_000,
                     "stats_cb": self._on_stats,
                     "session.timeout.ms": 10_000,
@@ -153,31 +158,45 @@ class IngestConsumer:
     def _accept(self, messages: list[Any]) -> None:
         from confluent_kafka import KafkaError
 
+        # The hot loop (100k+ messages a second): settings and methods are looked up once.
         now_ms = int(time.time() * 1000)
+        max_rows, max_bytes = self.settings.batch_max_rows, self.settings.batch_max_bytes
+        partitions = self._partitions
+        crash_mid_batch = self._crash_mid_batch
         for message in messages:
             error = message.error()
             if error is not None:
                 if error.code() != KafkaError._PARTITION_EOF:
                     log.warning("kafka: %s", error)
                 continue
-            state = self._partitions.get(message.partition())
+            partition = message.partition()
+            state = partitions.get(partition)
             if state is None:
                 continue  # revoked while this message was in flight
-            offset = message.offset()
             if state.rewind_to is not None:
                 continue  # over the memory bound: will be fetched again after the rewind
+            offset = message.offset()
             batch = state.open
-            if not batch.accepts(offset) or self._full(batch):
+            if batch.target_last is not None:
+                full = offset > batch.target_last  # a rebuilt batch ends where it was recorded
+            else:
+                full = len(batch.events) >= max_rows or batch.bytes >= max_bytes
+            if full:
                 if state.sealed is not None:
                     # Both slots taken: bounded memory wins, Kafka keeps the rest for later.
-                    self._rewind(message.partition(), state, offset)
+                    self._rewind(partition, state, offset)
                     continue
                 self._seal(state)
                 batch = state.open
             value = message.value()
             size = len(value) if value else 0
             result = decode(value, now_ms=now_ms)
-            if isinstance(result, Rejection):
+            if type(result) is Event:
+                if not batch.add_event(offset, result, size, state.recent):
+                    self.metrics.duplicates.inc()
+                    self.summary.duplicates += 1
+            else:
+                assert isinstance(result, Rejection)
                 batch.add_dead(
                     DeadLetter(
                         value=value,
@@ -189,18 +208,8 @@ class IngestConsumer:
                     ),
                     size,
                 )
-            elif not batch.add_event(offset, result, size, state.recent):
-                self.metrics.duplicates.inc()
-                self.summary.duplicates += 1
-            if self._crash_mid_batch:
+            if crash_mid_batch:
                 self.crash.reached("mid_batch")
-
-    def _full(self, batch: PartitionBatch) -> bool:
-        """A size bound reached: seal now, not at the next write pass, so no poll overfills."""
-        return batch.target_last is None and (
-            len(batch.events) >= self.settings.batch_max_rows
-            or batch.bytes >= self.settings.batch_max_bytes
-        )
 
     def _rewind(self, partition: int, state: PartitionState, offset: int) -> None:
         """Drop this and later prefetched messages; Kafka serves them again after resume."""

@@ -10,6 +10,7 @@ from adpulse.clickhouse.client import connect
 from adpulse.settings import Settings
 from consumers.consumer import IngestConsumer, Summary
 from consumers.faults import CrashPoints
+from consumers.gc_tuning import tune_for_ingest
 from consumers.metrics import ConsumerMetrics
 
 log = logging.getLogger("adpulse.consumer")
@@ -18,6 +19,7 @@ log = logging.getLogger("adpulse.consumer")
 def run_consumer(settings: Settings, *, stop_after_idle: float | None = None) -> Summary:
     """Consume until SIGTERM/SIGINT (or idle), then flush, commit and return."""
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(message)s")
+    tune_for_ingest()
     client = connect(settings.clickhouse_url)
     metrics = ConsumerMetrics()
     server = metrics.serve(settings.metrics_port) if settings.metrics_port else None

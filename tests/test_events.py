@@ -137,6 +137,15 @@ def test_parse_event_time_keeps_milliseconds_and_offsets() -> None:
     assert parse_event_time("1970-01-01T00:00:00") is None
 
 
+@pytest.mark.parametrize("field", ["event_id", "country", "event_time"])
+def test_a_trailing_newline_is_refused_not_stored(field: str) -> None:
+    """`$` in a regex also matches before a final newline; such an event_id would fail the
+    UUID column at insert time and with it the whole batch, so it must be refused here."""
+    result = verdict({**GOOD, field: f"{GOOD[field]}\n"})
+    assert isinstance(result, Rejection)
+    assert result.field == field
+
+
 def test_fast_path_and_reference_decoder_always_agree() -> None:
     """`decode` may only accept what `decode_python` accepts, with the same result."""
     import random
@@ -148,7 +157,9 @@ def test_fast_path_and_reference_decoder_always_agree() -> None:
     variants: list[object] = [
         "x", "", None, 0, -1, 1.5, 2**32, 2**63, True, "US", "us", "2026-11-27T11:00:00+0100",
         "2026-11-27T11:00:00.1234567Z", "2026-11-27t11:00:00z", "8B0C1A9E3F0E4A439A570C5B1F0B6E21",
-        "ctv", "unknown", "impression", {"a": 1}, [1], "x" * 300,
+        "ctv", "unknown", "impression", {"a": 1}, [1], "x" * 300, "US\n", "2026-11-27T11:00:00Z\n",
+        "8b0c1a9e-3f0e-4a43-9a57-0c5b1f0b6e21\n", "2026-11-27T11:00:00.123Z", "2026-11-27T11:00:0x.123Z",
+        "2026-11-27T11:00:00.1x3Z", "2026-13-27T11:00:00.123Z", "2026-11-27T11:00:00.１２３Z",
     ]  # fmt: skip
     bodies = []
     for _ in range(3000):
