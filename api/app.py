@@ -14,6 +14,7 @@ from adpulse.settings import Settings
 from api.auth import require_api_key
 from api.context import open_context
 from api.errors import install_error_handlers
+from api.fast_path import CachedAnswers
 from api.metrics import ApiMetrics, RequestMetrics
 from api.routers import breakdown, campaigns, health, live, summary
 
@@ -55,6 +56,8 @@ def create_app(
     app.state.metrics = metrics
     install_error_handlers(app)
     app.add_middleware(RequestMetrics, metrics=metrics)
+    # Added last, so outermost: a repeated question never reaches routing or validation.
+    app.add_middleware(CachedAnswers, api=app, auth_required=auth_required)
     guard = [Depends(require_api_key)] if auth_required else []
     for resource in (summary, campaigns, breakdown, live):
         app.include_router(resource.router, dependencies=guard)

@@ -3,11 +3,16 @@
 Contract: `fetch` returns (value, hit). Concurrent misses of one key in this process share
 one fill; across processes a short Redis lock lets one of them compute while the others poll
 for its result. A failing cache never fails a request: the value is computed and returned.
+
+Each stored value carries its absolute expiry, so a process may keep a local copy of what it
+read or wrote until exactly then: a hit on a hot key skips the Redis round trip, and is never
+staler than Redis itself would have served.
 """
 
 from __future__ import annotations
 
 import asyncio
+import struct
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
@@ -18,8 +23,21 @@ from urllib.parse import quote
 
 from api.metrics import ApiMetrics
 
-KEY_VERSION = "v1"  # bump when the shape of cached answers changes
+KEY_VERSION = "v2"  # bump when the shape of cached answers changes (v2: expiry prefix)
 _POLL_S = 0.02
+_EXPIRY = struct.Struct(">q")  # before each stored answer: when it expires, epoch ms
+LOCAL_COPY_BYTES = 64 * 1024 * 1024
+
+
+def pack(body: bytes, expires_ms: int) -> bytes:
+    return _EXPIRY.pack(expires_ms) + body
+
+
+def unpack(raw: bytes) -> tuple[int, bytes] | None:
+    """(expiry, body), or None for a value not written by this version."""
+    if len(raw) < _EXPIRY.size:
+        return None
+    return _EXPIRY.unpack_from(raw)[0], raw[_EXPIRY.size :]
 
 
 def cache_key(prefix: str, endpoint: str, params: Mapping[str, object]) -> str:
@@ -126,21 +144,86 @@ class VerifiedKeys:
         self._until[key_hash] = self._clock() + self.ttl_s
 
 
-class ResponseCache:
-    """Single-flight reads through a backend."""
+class LocalCopies:
+    """Answers this process read or wrote, each kept until its stored expiry; oldest go first
+    once they hold more than `max_bytes`."""
 
-    def __init__(self, backend: CacheBackend, metrics: ApiMetrics, *, lock_ttl_s: float) -> None:
+    def __init__(self, max_bytes: int = LOCAL_COPY_BYTES) -> None:
+        self._entries: OrderedDict[str, tuple[int, bytes]] = OrderedDict()
+        self._bytes = 0
+        self._max_bytes = max_bytes
+
+    def get(self, key: str, now_ms: int) -> bytes | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry[0] <= now_ms:
+            self._drop(key)
+            return None
+        return entry[1]
+
+    def put(self, key: str, expires_ms: int, body: bytes) -> None:
+        if key in self._entries:
+            self._drop(key)
+        self._entries[key] = (expires_ms, body)
+        self._bytes += len(body)
+        while self._bytes > self._max_bytes and self._entries:
+            self._drop(next(iter(self._entries)))
+
+    def _drop(self, key: str) -> None:
+        _, body = self._entries.pop(key)
+        self._bytes -= len(body)
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._bytes = 0
+
+
+class ResponseCache:
+    """Single-flight reads through a backend, with local copies in front of it."""
+
+    def __init__(
+        self,
+        backend: CacheBackend,
+        metrics: ApiMetrics,
+        *,
+        lock_ttl_s: float,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
         self.backend = backend
         self.metrics = metrics
         self.lock_ttl_s = lock_ttl_s
         self._inflight: dict[str, asyncio.Task[bytes]] = {}
+        self._local = LocalCopies()
+        self._wall_clock = wall_clock
+
+    def _now_ms(self) -> int:
+        return int(self._wall_clock() * 1000)
+
+    async def _lookup(self, key: str) -> bytes | None:
+        now_ms = self._now_ms()
+        body = self._local.get(key, now_ms)
+        if body is not None:
+            return body
+        raw = await self.backend.get(key)
+        stored = unpack(raw) if raw is not None else None
+        if stored is None or stored[0] <= now_ms:
+            return None
+        self._local.put(key, *stored)
+        return stored[1]
+
+    async def peek(self, key: str, *, endpoint: str) -> bytes | None:
+        """The cached answer (a counted hit), or None without counting a miss."""
+        body = await self._lookup(key)
+        if body is not None:
+            self.metrics.cache.labels(endpoint, "hit").inc()
+        return body
 
     async def fetch(
         self, key: str, ttl_s: float, compute: Callable[[], Awaitable[bytes]], *, endpoint: str
     ) -> tuple[bytes, bool]:
-        cached = await self.backend.get(key)
+        cached = await self.peek(key, endpoint=endpoint)
         if cached is not None:
-            self.metrics.cache.labels(endpoint, "hit").inc()
             return cached, True
         self.metrics.cache.labels(endpoint, "miss").inc()
         task = self._inflight.get(key)
@@ -164,21 +247,24 @@ class ResponseCache:
         while not locked and time.monotonic() < deadline:
             # Another process is computing this answer: take its result when it lands.
             await asyncio.sleep(_POLL_S)
-            value = await self.backend.get(key)
+            value = await self._lookup(key)
             if value is not None:
                 return value
             locked = await self.backend.lock(lock_key, self.lock_ttl_s)
         try:
             # Another process may have stored the answer between our miss and our lock.
-            stored = await self.backend.get(key) if locked else None
+            stored = await self._lookup(key) if locked else None
             if stored is not None:
                 return stored
             value = await compute()
-            await self.backend.set(key, value, ttl_s)
+            expires_ms = self._now_ms() + int(ttl_s * 1000)
+            await self.backend.set(key, pack(value, expires_ms), ttl_s)
+            self._local.put(key, expires_ms, value)
             return value
         finally:
             if locked:
                 await self.backend.unlock(lock_key)
 
     async def close(self) -> None:
+        self._local.clear()
         await self.backend.close()

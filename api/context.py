@@ -15,6 +15,7 @@ from adpulse.clickhouse.url import NativeTarget, parse_clickhouse_url
 from adpulse.metadata.store import MetadataStore, open_store
 from adpulse.settings import Settings
 from api.cache import CacheBackend, MemoryBackend, ResponseCache, VerifiedKeys, cache_key
+from api.fast_path import AnswerTargets, Remembered
 from api.metrics import ApiMetrics
 from api.queries import sql
 from api.queries.plan import minute_rollup_floor, plan
@@ -47,6 +48,7 @@ class ApiContext:
     clock: Callable[[], datetime]
     verified_keys: VerifiedKeys
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    targets: AnswerTargets = field(default_factory=AnswerTargets)
 
     def now(self) -> datetime:
         return self.clock()
@@ -93,11 +95,19 @@ class ApiContext:
         ttl_s: float | None = None,
         media_type: str = "application/json",
         headers: Mapping[str, str] | None = None,
+        same_for_same_target: bool = True,
     ) -> Response:
-        """The cached answer to `question` (computing it on a miss), with X-Cache set."""
+        """The cached answer to `question` (computing it on a miss), with X-Cache set.
+
+        `same_for_same_target`: the question follows from the request's path and query alone
+        (not from the clock), so the fast path may answer that target from this key later.
+        """
         key = self.cache_key(endpoint, question)
         ttl = ttl_s if ttl_s is not None else self.settings.cache_ttl_s
         body, hit = await self.cache.fetch(key, ttl, compute, endpoint=endpoint)
+        if same_for_same_target:
+            extra = tuple((k.lower().encode(), v.encode()) for k, v in (headers or {}).items())
+            self.targets.remember(Remembered(key, endpoint, media_type, extra))
         return Response(
             body,
             media_type=media_type,

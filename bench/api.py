@@ -185,15 +185,17 @@ def _kind(path: str) -> str:
 
 
 async def drive(
-    base: str, key: str, paths: list[str], concurrency: int, client: str = "raw"
+    base: str, key: str, paths: list[str], concurrency: int, client: str = "node"
 ) -> tuple[list[Sample], float]:
     """Ask `paths` with `concurrency` requests in flight; returns samples and wall seconds.
 
-    `raw` is a minimal HTTP/1.1 keep-alive client on asyncio streams. httpx is the other
-    choice but cannot load a server at concurrency 32 on this machine: against a FastAPI route
-    that returns a constant it managed 144 requests/s (p50 145 ms) where `raw` did 1,690
-    (p50 18 ms), so it would measure itself, not the API.
+    `node` (bench/load.mjs) is the default: a raw-socket keep-alive client that spends a few
+    microseconds per request. The Python clients share the machine's two cores with the API
+    and measure themselves at concurrency 32: `raw` (asyncio streams) spends ~0.3 ms of CPU
+    per request, and httpx managed 144 requests/s against a route returning a constant.
     """
+    if client == "node":
+        return _drive_node(base, key, paths, concurrency)
     if client == "raw":
         return await _drive_raw(base, key, paths, concurrency)
     import httpx
@@ -249,6 +251,27 @@ async def _drive_raw(
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return samples, time.perf_counter() - started
+
+
+def _drive_node(
+    base: str, key: str, paths: list[str], concurrency: int
+) -> tuple[list[Sample], float]:
+    host, port = base.removeprefix("http://").split(":")
+    request = {"host": host, "port": int(port), "key": key, "paths": paths,
+               "concurrency": concurrency}  # fmt: skip
+    done = subprocess.run(
+        ["node", str(ROOT / "bench" / "load.mjs")],
+        input=json.dumps(request).encode(),
+        capture_output=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"bench api: the load generator failed: {done.stderr.decode()[-2000:]}")
+    result = json.loads(done.stdout)
+    samples = [
+        Sample(_kind(paths[i]), status, cache, ms) for i, status, cache, ms in result["samples"]
+    ]
+    return samples, float(result["seconds"])
 
 
 def _percentiles(values: list[float]) -> dict[str, float]:
@@ -440,7 +463,10 @@ def main(argv: list[str] | None = None) -> None:
         "--redis-url", default="redis://127.0.0.1:6379/0", help="'' for the in-process cache"
     )
     parser.add_argument(
-        "--client", choices=("raw", "httpx"), default="raw", help="load generator (see drive)"
+        "--client",
+        choices=("node", "raw", "httpx"),
+        default="node",
+        help="load generator (see drive)",
     )
     parser.add_argument("--out", type=Path, default=None, help="JSON report path")
     args = parser.parse_args(argv)

@@ -194,10 +194,12 @@ def run(
         seeding = ensure_seeded(client, events, days, chunk_rows)
         merge_wait = wait_for_merges(client, merge_timeout_s)
         params = query_params(client)
-        # The ClickHouseClient interface hides result statistics; the chDB session has them.
-        session = client._session  # type: ignore[attr-defined]
-        unsupported = drop_caches(session)
-        results = [measure(session, q, client.database, params, runs, cold_runs) for q in QUERIES]
+        # The ClickHouseClient interface hides result statistics; a chDB session has them.
+        with client._pool.session() as session:  # type: ignore[attr-defined]
+            unsupported = drop_caches(session)
+            results = [
+                measure(session, q, client.database, params, runs, cold_runs) for q in QUERIES
+            ]
         tables = table_facts(client)
     except QueryError as exc:
         raise SystemExit(f"bench schema: {exc}") from None

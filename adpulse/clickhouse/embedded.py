@@ -1,14 +1,17 @@
 """chDB backend: ClickHouse in this process over a data directory.
 
-chDB lets one process open a data path once, so sessions are shared per path: the consumer,
-the API and the migrator of `adpulse up` all talk through the same session.
+chDB lets one process, not two, open a data path, so the clients of a path in one process
+share a pool of sessions on it: the consumer, the API and the migrator of `adpulse up` all
+borrow from the same pool.
 """
 
 from __future__ import annotations
 
+import queue
 import re
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,42 +22,85 @@ from adpulse.clickhouse.client import Params, QueryError, QuerySettings, Row
 from adpulse.clickhouse.identifiers import validate_identifier
 from adpulse.clickhouse.url import EmbeddedTarget
 
-_sessions: dict[str, Any] = {}
-_refcounts: dict[str, int] = {}
-_registry_lock = threading.Lock()
 _ERROR_CODE = re.compile(r"Code: (\d+)")
+# chDB runs the queries of different sessions on one path in parallel (and releases the GIL),
+# while one session runs one at a time: the API's concurrent reads and the consumer's inserts
+# of `adpulse up` would otherwise queue behind each other. Sessions open lazily, up to this.
+SESSIONS_PER_PATH = 4
 
 
-def _open_session(path: str) -> Any:
-    from chdb import session
+class _SessionPool:
+    """The chDB sessions of one data path. A session is lent to one caller at a time, so a
+    failed query's leftover output is cleared by that caller before anyone else reads."""
 
+    def __init__(self, path: str, size: int) -> None:
+        self.path = path
+        self.size = size
+        self.users = 0
+        self._idle: queue.LifoQueue[Any] = queue.LifoQueue()
+        self._opened: list[Any] = []
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def session(self) -> Iterator[Any]:
+        session = self._take()
+        try:
+            yield session
+        finally:
+            self._idle.put(session)
+
+    def _take(self) -> Any:
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            pass
+        with self._lock:
+            if len(self._opened) < self.size:
+                from chdb import session
+
+                opened = session.Session(self.path)  # type: ignore[no-untyped-call]
+                self._opened.append(opened)
+                return opened
+        return self._idle.get()
+
+    def close(self) -> None:
+        for opened in self._opened:
+            opened.close()
+        self._opened.clear()
+
+
+_pools: dict[str, _SessionPool] = {}
+_registry_lock = threading.Lock()
+
+
+def _open_pool(path: str) -> _SessionPool:
     with _registry_lock:
-        if path not in _sessions:
+        pool = _pools.get(path)
+        if pool is None:
             Path(path).mkdir(parents=True, exist_ok=True)
-            _sessions[path] = session.Session(path)  # type: ignore[no-untyped-call]
-            _refcounts[path] = 0
-        _refcounts[path] += 1
-        return _sessions[path]
+            pool = _pools[path] = _SessionPool(path, SESSIONS_PER_PATH)
+        pool.users += 1
+        return pool
 
 
-def _release_session(path: str) -> None:
+def _release_pool(path: str) -> None:
     with _registry_lock:
-        _refcounts[path] -= 1
-        if _refcounts[path] == 0:
-            _sessions.pop(path).close()
-            del _refcounts[path]
+        pool = _pools[path]
+        pool.users -= 1
+        if pool.users == 0:
+            del _pools[path]
+            pool.close()
 
 
 class EmbeddedClient:
-    """`ClickHouseClient` over chDB. Thread-safe: calls are serialised per process."""
+    """`ClickHouseClient` over chDB. Thread-safe: each call borrows one of the path's sessions."""
 
     topology_hint = "embedded"
 
     def __init__(self, target: EmbeddedTarget) -> None:
         self.path = str(Path(target.path).resolve())
         self.database = target.database
-        self._session = _open_session(self.path)
-        self._lock = threading.RLock()
+        self._pool = _open_pool(self.path)
         self._insert_plans: dict[str, str] = {}
         self._closed = False
         # The session (and its current database) is shared by every client of this path,
@@ -62,11 +108,11 @@ class EmbeddedClient:
         self.command(f"CREATE DATABASE IF NOT EXISTS {self.database}")
 
     def _run(self, sql: str, fmt: str, params: Params | None) -> Any:
-        with self._lock:
+        with self._pool.session() as session:
             try:
-                return self._session.query(sql, fmt, params=_bind(params))
+                return session.query(sql, fmt, params=_bind(params))
             except RuntimeError as exc:  # chDB's errors carry the server's text and code
-                self._clear_partial_output()
+                _clear_partial_output(session)
                 raise _query_error(exc) from None
 
     def command(
@@ -103,23 +149,14 @@ class EmbeddedClient:
         data = {name: list(columns[name]) for name in names}  # noqa: F841  (read by chDB)
         sql = f"INSERT INTO {self.database}.{validate_identifier(table)} ({', '.join(names)})"
         sql = _with_settings(sql, settings) + f" SELECT {select} FROM Python(data)"
-        with self._lock:
+        with self._pool.session() as session:
             try:
                 # chDB finds `data` by name in this frame.
-                self._session.query(sql, "Null")
+                session.query(sql, "Null")
             except RuntimeError as exc:
-                self._clear_partial_output()
+                _clear_partial_output(session)
                 raise _query_error(exc) from None
         return rows
-
-    def _clear_partial_output(self) -> None:
-        """chDB can leave a failed query's partial output for the session's next result;
-        a statement with no output clears it, so the next caller (say, the API sharing the
-        consumer's session) parses its own answer."""
-        try:
-            self._session.query("SELECT 1", "Null")
-        except RuntimeError:
-            pass
 
     def _insert_select(self, table: str, names: list[str]) -> str:
         key = f"{table}:{','.join(names)}"
@@ -145,7 +182,16 @@ class EmbeddedClient:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            _release_session(self.path)
+            _release_pool(self.path)
+
+
+def _clear_partial_output(session: Any) -> None:
+    """chDB can leave a failed query's partial output for the session's next result; a
+    statement with no output clears it, so the session's next borrower parses its own answer."""
+    try:
+        session.query("SELECT 1", "Null")
+    except RuntimeError:
+        pass
 
 
 def _query_error(exc: RuntimeError) -> QueryError:

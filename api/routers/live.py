@@ -35,7 +35,13 @@ async def live(ctx: ContextDep) -> Response:
         return body.model_dump_json(by_alias=True).encode()
 
     question = {"from": window.start, "to": window.end}
-    return await ctx.answer("live", question, compute, ttl_s=ctx.settings.live_cache_ttl_s)
+    return await ctx.answer(
+        "live",
+        question,
+        compute,
+        ttl_s=ctx.settings.live_cache_ttl_s,
+        same_for_same_target=False,  # the window moves with the clock
+    )
 
 
 @router.get("/freshness", response_model=Freshness)

@@ -17,7 +17,7 @@ T = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 def test_equal_questions_share_a_key() -> None:
     a = cache_key("p", "summary", {"from": T, "to": T, "campaign_id": None, "sort": SortKey.NAME})
     b = cache_key("p", "summary", {"sort": "name", "to": T, "from": T})
-    assert a == b == "p:v1:summary?from=1795773600&sort=name&to=1795773600"
+    assert a == b == "p:v2:summary?from=1795773600&sort=name&to=1795773600"
 
 
 def test_different_questions_differ_and_text_cannot_forge_a_key() -> None:

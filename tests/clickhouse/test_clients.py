@@ -94,3 +94,44 @@ def test_array_parameters(chdb_db: ClickHouseClient) -> None:
     values = ["a/0", "it's", "back\\slash"]
     assert chdb_db.query("SELECT {v:Array(String)}", {"v": values}) == [(values,)]
     assert chdb_db.query("SELECT {v:Array(UInt32)}", {"v": [1, 2]}) == [([1, 2],)]
+
+
+def test_concurrent_queries_on_one_path_each_get_their_own_answer(
+    chdb_db: ClickHouseClient,
+) -> None:
+    """Threads borrow separate chDB sessions of the path; bound parameters and results never
+    cross between queries running at the same time (chDB's sessions run in parallel)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from adpulse.clickhouse.embedded import SESSIONS_PER_PATH
+
+    db = chdb_db.database
+    chdb_db.command(f"CREATE TABLE {db}.n (n UInt64) ENGINE = MergeTree ORDER BY n")
+    chdb_db.command(f"INSERT INTO {db}.n SELECT number FROM numbers(100000)")
+
+    def ask(i: int) -> tuple[int, int, int, str]:
+        start, end = i * 97, i * 97 + 1 + i % 50
+        [(count, total, tag)] = chdb_db.query(
+            f"SELECT count(), sum(n), {{tag:String}} FROM {db}.n "
+            "WHERE n >= {a:UInt64} AND n < {b:UInt64}",
+            {"a": start, "b": end, "tag": f"q{i}"},
+        )
+        return i, count, total, tag
+
+    with ThreadPoolExecutor(SESSIONS_PER_PATH * 2) as pool:
+        answers = list(pool.map(ask, range(400)))
+    for i, count, total, tag in answers:
+        start, end = i * 97, i * 97 + 1 + i % 50
+        assert (count, total, tag) == (end - start, sum(range(start, end)), f"q{i}")
+
+
+def test_a_failed_query_leaves_nothing_for_the_next_borrower(chdb_db: ClickHouseClient) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def fail_then_ask(i: int) -> list[tuple[object, ...]]:
+        with pytest.raises(QueryError):
+            chdb_db.query("SELECT throwIf(number = 3) FROM numbers(10) SETTINGS max_block_size=1")
+        return chdb_db.query("SELECT {i:UInt32}", {"i": i})
+
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(fail_then_ask, range(40))) == [[(i,)] for i in range(40)]
