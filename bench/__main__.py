@@ -61,7 +61,18 @@ def main(argv: list[str] | None = None) -> None:
     ingest.add_argument("--path", default=None, help="chDB data path (recreated)")
     ingest.add_argument("--out", type=Path, default=None, help="JSON report path")
     ingest.set_defaults(run=_ingest)
-    args = parser.parse_args(argv)
+    # bench.api parses its own options (`python -m bench api --help` shows them).
+    benchmarks.add_parser(
+        "api", help="the dashboard's request mix against the served API", add_help=False
+    )
+    args, rest = parser.parse_known_args(argv)
+    if args.benchmark == "api":
+        from bench.api import main as api_main
+
+        api_main(rest)
+        return
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     args.run(args)
 
 
