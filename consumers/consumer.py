@@ -115,6 +115,11 @@ class IngestConsumer:
             )
         )
 
+    @property
+    def partitions(self) -> list[int]:
+        """The partitions this member holds now (empty before its first assignment)."""
+        return sorted(self._partitions)
+
     # -- lifecycle -----------------------------------------------------------------------------
 
     def stop(self) -> None:

@@ -88,6 +88,12 @@ def test_member_joining_and_leaving_mid_stream_keeps_counts_exact(
     wait_for(lambda: count_rows(schema) >= 2_000, what="first member to write")
 
     second = start_consumer(settings, schema, name="second")
+    # The join is done when both hold partitions. Leaving before that would stop the group's
+    # leader mid-rebalance, after which tansu (the local broker) never completes another.
+    wait_for(
+        lambda: bool(first.consumer.partitions and second.consumer.partitions),
+        what="the rebalance that gives the second member partitions",
+    )
     produce_events(settings, waves[1])
     wait_for(lambda: count_rows(schema) >= 12_000 - 2_000, what="both members to write")
 
