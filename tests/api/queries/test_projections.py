@@ -18,7 +18,9 @@ from api.queries.plan import plan
 from api.queries.ranges import HOUR, TimeRange
 from tests.support.events import random_events
 
-NOW = datetime.now(UTC).replace(second=0, microsecond=0)
+# Six whole hours ending at the last full hour: windows below are fixed relative to it, so
+# each test reads the same number of granules whatever the time of day.
+BASE = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=7)
 
 
 @pytest.fixture
@@ -27,11 +29,11 @@ def rollups(chdb_db: ClickHouseClient) -> ClickHouseClient:
     # Enough campaigns that one campaign's rows are spread over several granules of each
     # time-ordered rollup: the case the projections are for (with one granule either way,
     # ClickHouse rightly reads the table itself).
-    start_ms = int((NOW - timedelta(hours=6)).timestamp() * 1000)
+    start_ms = int(BASE.timestamp() * 1000)
     rng = random.Random(3)
     events = [
         e._replace(campaign_id=7 if i % 500 == 0 else rng.randrange(8, 6000))
-        for i, e in enumerate(random_events(150_000, start_ms, 6 * 3_600_000, seed=3))
+        for i, e in enumerate(random_events(200_000, start_ms, 6 * 3_600_000, seed=3))
     ]
     chdb_db.insert("events", to_columns(events))
     return chdb_db
@@ -45,8 +47,9 @@ def explain(client: ClickHouseClient, query: sql.Query) -> str:
 
 
 def test_one_campaign_over_hours_and_minutes_reads_by_campaign(rollups: ClickHouseClient) -> None:
-    window = TimeRange(NOW - timedelta(hours=5, minutes=17), NOW - timedelta(minutes=3))
-    segments = plan(window, NOW - timedelta(days=1))
+    # 50-minute edges from the minute rollup (~28k rows each), whole hours between.
+    window = TimeRange(BASE + timedelta(minutes=10), BASE + timedelta(hours=5, minutes=50))
+    segments = plan(window, BASE - timedelta(days=1))
     query = sql.totals(rollups.database, segments, campaign_id=7)
     text = explain(rollups, query)
     # Both tables the window needs (minute edges, hourly middle) come from the projection.
@@ -67,6 +70,6 @@ def test_one_campaign_over_hours_and_minutes_reads_by_campaign(rollups: ClickHou
 
 
 def test_one_campaign_breakdown_reads_by_campaign(rollups: ClickHouseClient) -> None:
-    window = TimeRange(NOW - timedelta(hours=6) - HOUR, NOW + HOUR)
+    window = TimeRange(BASE, BASE + 6 * HOUR)
     query = sql.breakdown(rollups.database, window, sql.Dimension.COUNTRY, campaign_id=7, limit=10)
     assert "ReadFromMergeTree (by_campaign)" in explain(rollups, query)
