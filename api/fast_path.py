@@ -19,6 +19,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from fastapi.security.utils import get_authorization_scheme_param
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from adpulse.metadata.api_keys import hash_key
@@ -109,8 +110,8 @@ class CachedAnswers:
             return True
         for name, value in scope["headers"]:
             if name == b"authorization":
-                scheme, _, key = value.decode("latin-1").partition(" ")
-                key = key.strip()
+                # Parsed as FastAPI's HTTPBearer parses it for auth.py.
+                scheme, key = get_authorization_scheme_param(value.decode("latin-1"))
                 return (
                     scheme.lower() == "bearer"
                     and bool(key)

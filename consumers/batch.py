@@ -74,11 +74,11 @@ class PartitionBatch:
             return False
         if self.target_last is not None:
             return self.last_offset >= self.target_last
-        return (
-            len(self.events) >= max_rows
-            or self.bytes >= max_bytes
-            or now - self.opened_at >= interval
-        )
+        return self.full(max_rows, max_bytes) or now - self.opened_at >= interval
+
+    def full(self, max_rows: int, max_bytes: int) -> bool:
+        """A size bound is reached (a rebuilt batch ends at its recorded offset instead)."""
+        return len(self.events) >= max_rows or self.bytes >= max_bytes
 
     def seen(self) -> set[str]:
         return self._ids

@@ -185,7 +185,7 @@ class IngestConsumer:
             if batch.target_last is not None:
                 full = offset > batch.target_last  # a rebuilt batch ends where it was recorded
             else:
-                full = len(batch.events) >= max_rows or batch.bytes >= max_bytes
+                full = batch.full(max_rows, max_bytes)
             if full:
                 if state.sealed is not None:
                     # Both slots taken: bounded memory wins, Kafka keeps the rest for later.
