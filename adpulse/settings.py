@@ -84,6 +84,14 @@ class Settings(BaseSettings):
     api_query_timeout_s: float = Field(
         10.0, gt=0, le=300, description="time limit of one API query; longer ones answer 504"
     )
+    api_hot_hours: int = Field(
+        72,
+        ge=0,
+        le=168,
+        description="answer ranges within this many hours of now from every campaign's rollups "
+        "held in the API's memory (api/hot.py); 0 reads ClickHouse for every answer",
+    )
+    api_hot_mb: int = Field(256, ge=16, le=65536, description="memory for those rollups, MiB")
     api_key_cache_s: float = Field(
         5.0, ge=0, le=300, description="reuse a key check this long; a revoked key lasts as long"
     )

@@ -12,10 +12,12 @@ staler than Redis itself would have served.
 from __future__ import annotations
 
 import asyncio
+import math
 import struct
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from datetime import datetime
 from enum import Enum
 from typing import Protocol
@@ -27,6 +29,18 @@ KEY_VERSION = "v2"  # bump when the shape of cached answers changes (v2: expiry 
 _POLL_S = 0.02
 _EXPIRY = struct.Struct(">q")  # before each stored answer: when it expires, epoch ms
 LOCAL_COPY_BYTES = 64 * 1024 * 1024
+
+# The wall-clock time of the oldest data the answer being computed was built from, when that
+# data came from a cache of its own (api/hot.py) rather than from ClickHouse just now.
+_read_at: ContextVar[list[float] | None] = ContextVar("adpulse_data_read_at", default=None)
+
+
+def note_data_read_at(wall_time: float) -> None:
+    """Called while computing an answer: part of it was read at `wall_time` (epoch seconds),
+    so the answer must expire `ttl` after that, not `ttl` after it was computed."""
+    oldest = _read_at.get()
+    if oldest is not None:
+        oldest[0] = min(oldest[0], wall_time)
 
 
 def pack(body: bytes, expires_ms: int) -> bytes:
@@ -256,8 +270,12 @@ class ResponseCache:
             stored = await self._lookup(key) if locked else None
             if stored is not None:
                 return stored
+            read_at = [math.inf]
+            _read_at.set(read_at)  # this task's own context: its compute() sees this list
             value = await compute()
             expires_ms = self._now_ms() + int(ttl_s * 1000)
+            if read_at[0] < math.inf:
+                expires_ms = min(expires_ms, int((read_at[0] + ttl_s) * 1000))
             await self.backend.set(key, pack(value, expires_ms), ttl_s)
             self._local.put(key, expires_ms, value)
             return value

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _LATENCY = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -50,6 +50,23 @@ class ApiMetrics:
             "ClickHouse queries that failed, by reason",
             ["reason"],
             registry=r,
+        )
+        self.hot_answers = Counter(
+            "adpulse_api_hot_answers",
+            "Answers computed from the rollups held in memory (memory) or read from ClickHouse "
+            "because the range is outside them (clickhouse), by kind of question",
+            ["kind", "source"],
+            registry=r,
+        )
+        self.hot_block_reads = Counter(
+            "adpulse_api_hot_block_reads",
+            "Reads of rollup blocks into memory, by table (their latency: "
+            'adpulse_api_clickhouse_seconds{endpoint="hot"})',
+            ["table"],
+            registry=r,
+        )
+        self.hot_bytes = Gauge(
+            "adpulse_api_hot_bytes", "Memory held by the rollup blocks", registry=r
         )
         self.auth_failures = Counter(
             "adpulse_api_auth_failures", "Requests refused with 401", ["reason"], registry=r

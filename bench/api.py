@@ -2,9 +2,11 @@
 
 Reuses the `bench schema` seed (one day of events in a chDB path), adds the API's breakdown
 rollups to it, serves the API from a uvicorn subprocess (the only process that opens the
-path) with API keys and Redis, and drives it with httpx at each concurrency: first questions
-never asked before (cache misses), then a warmed set asked again (cache hits). Latencies are
-split by the `X-Cache` header the API sets, so a miss is never counted as a hit.
+path) with API keys and Redis, and drives it (bench/load.mjs by default, see `drive`): first
+one question of each kind right after the start (cold: nothing in memory), then at each
+concurrency questions never asked before (answer-cache misses), then a warmed set asked again
+(hits). Latencies are split by the `X-Cache` header the API sets, so a miss is never counted
+as a hit. `--hot-hours 0` measures the API without the rollups it holds in memory.
 """
 
 from __future__ import annotations
@@ -103,7 +105,9 @@ def wait_for_mutations(client: Any, timeout_s: float) -> float:
     return round(time.monotonic() - started, 1)
 
 
-def serve_for_bench(path: str, port: int, redis_url: str, prefix: str, key_file: str) -> None:
+def serve_for_bench(
+    path: str, port: int, redis_url: str, prefix: str, key_file: str, hot_hours: int = 72
+) -> None:
     """The API as deployed (keys on), over the seeded path; names the generator's campaigns."""
     from adpulse.metadata import api_keys
     from adpulse.metadata.campaigns import ensure_demo_campaigns
@@ -118,6 +122,7 @@ def serve_for_bench(path: str, port: int, redis_url: str, prefix: str, key_file:
         postgres_url=None,
         cache_prefix=prefix,
         log_level="WARNING",
+        api_hot_hours=hot_hours,
     )
     store = open_store(settings)  # SQLite under this process's working directory
     Path(key_file).write_text(api_keys.create(store, "bench").key)
@@ -352,7 +357,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     port, prefix = _free_port(), f"adpulse-bench:{secrets.token_hex(4)}"
     server = _child(
         f"import bench.api as b; b.serve_for_bench({args.path!r}, {port}, {args.redis_url!r}, "
-        f"{prefix!r}, {str(key_file)!r})",
+        f"{prefix!r}, {str(key_file)!r}, {args.hot_hours})",
         workdir,
     )
     base = f"http://127.0.0.1:{port}"
@@ -360,10 +365,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         _wait_ready(base, server)
         key = key_file.read_text()
-        asked = 0
-        # Unmeasured: bring the tables' marks and the code paths into memory.
-        asyncio.run(drive(base, key, fresh_questions(anchor, 30, seed=0), 1, args.client))
-        asked += 30
+        # The first question of each kind after a start: nothing in memory yet (the rollup
+        # blocks of api/hot.py, the tables' marks, the code paths).
+        cold = fresh_questions(anchor, len(KINDS), seed=0)
+        samples, seconds = asyncio.run(drive(base, key, cold, 1, args.client))
+        phases.append(summarise("cold", 1, samples, seconds, os.getloadavg()[0]))
+        # Unmeasured: the rest of the warm-up.
+        rest = fresh_questions(anchor, 30, seed=0)[len(KINDS) :]
+        asyncio.run(drive(base, key, rest, 1, args.client))
+        asked = 30
         for concurrency in args.concurrency:
             count = args.miss_requests * max(1, concurrency // 8)
             paths = fresh_questions(anchor - timedelta(minutes=asked), count, seed=concurrency)
@@ -401,6 +411,7 @@ def _report(args: argparse.Namespace, facts: dict[str, Any], phases: list[Any]) 
         "cache": "redis" if args.redis_url else "in-process",
         "auth": "API key (SQLite store)",
         "client": args.client,
+        "api_hot_hours": args.hot_hours,
         "mix": list(KINDS),
         "prepare": facts,
         "phases": phases,
@@ -467,6 +478,12 @@ def main(argv: list[str] | None = None) -> None:
         choices=("node", "raw", "httpx"),
         default="node",
         help="load generator (see drive)",
+    )
+    parser.add_argument(
+        "--hot-hours",
+        type=int,
+        default=72,
+        help="the API's api_hot_hours (0: every answer reads ClickHouse, as before api/hot.py)",
     )
     parser.add_argument("--out", type=Path, default=None, help="JSON report path")
     args = parser.parse_args(argv)

@@ -8,7 +8,12 @@ parameter syntax, `{name:Type}`, on both, so no value is ever formatted into a s
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:  # numpy costs 0.2 s to import; `adpulse --help` must not pay it
+    import numpy as np
+
+    Int64Matrix = np.ndarray[tuple[int, int], np.dtype[np.int64]]
 
 from adpulse.clickhouse.url import EmbeddedTarget, NativeTarget, parse_clickhouse_url
 from adpulse.errors import AdpulseError
@@ -54,6 +59,14 @@ class ClickHouseClient(Protocol):
     ) -> list[Row]:
         """Run a SELECT. Values come back as int, float, str (UUIDs and Enums too),
         and timezone-aware `datetime` for DateTime columns."""
+
+    def query_matrix(
+        self, sql: str, params: Params | None = None, settings: QuerySettings | None = None
+    ) -> Int64Matrix:
+        """Run a SELECT whose columns are all Int64; its rows as a (rows, columns) int64 array.
+
+        For bulk reads (api/hot.py): no Python object per value. Other column types raise
+        `QueryError`."""
 
     def insert(
         self,

@@ -14,11 +14,14 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from adpulse.clickhouse.client import Params, QueryError, QuerySettings, Row
+
+if TYPE_CHECKING:
+    from adpulse.clickhouse.client import Int64Matrix
 from adpulse.clickhouse.identifiers import validate_identifier
 from adpulse.clickhouse.url import EmbeddedTarget
 
@@ -132,6 +135,12 @@ class EmbeddedClient:
             for row in payload["data"]
         ]
 
+    def query_matrix(
+        self, sql: str, params: Params | None = None, settings: QuerySettings | None = None
+    ) -> Int64Matrix:
+        result = self._run(_with_settings(sql, settings), "RowBinaryWithNamesAndTypes", params)
+        return _int64_matrix(result.bytes())
+
     def insert(
         self,
         table: str,
@@ -217,6 +226,35 @@ def _param_text(value: Any) -> Any:
 
 
 _TSV_ESCAPES = str.maketrans({"\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r", "\0": "\\0"})
+
+
+def _int64_matrix(data: bytes) -> Int64Matrix:
+    """RowBinaryWithNamesAndTypes of Int64 columns as a (rows, columns) array."""
+    import numpy as np
+
+    offset, columns = _varint(data, 0)
+    header: list[str] = []
+    for _ in range(2 * columns):  # the names, then the types
+        size, offset = _varint(data, offset)[::-1]
+        header.append(data[offset : offset + size].decode())
+        offset += size
+    types = header[columns:]
+    if any(t != "Int64" for t in types):
+        raise QueryError(f"query_matrix needs Int64 columns, the query returns {types}")
+    values = np.frombuffer(data, dtype="<i8", offset=offset)
+    return values.reshape(-1, columns).astype(np.int64, copy=False)
+
+
+def _varint(data: bytes, offset: int) -> tuple[int, int]:
+    """(offset after it, value) of the LEB128 integer at `offset`."""
+    value = shift = 0
+    while True:
+        byte = data[offset]
+        offset += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return offset, value
 
 
 def _with_settings(sql: str, settings: QuerySettings | None) -> str:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from adpulse.clickhouse.client import Params, QueryError, QuerySettings, Row, UnavailableError
+
+if TYPE_CHECKING:
+    from adpulse.clickhouse.client import Int64Matrix
 from adpulse.clickhouse.identifiers import validate_identifier
 from adpulse.clickhouse.url import NativeTarget
 
@@ -59,6 +62,18 @@ class NativeClient:
     ) -> list[Row]:
         rows = self._execute(sql, dict(params) if params else None, settings)
         return [tuple(_normalise(v) for v in row) for row in rows]
+
+    def query_matrix(
+        self, sql: str, params: Params | None = None, settings: QuerySettings | None = None
+    ) -> Int64Matrix:
+        import numpy as np
+
+        rows, types = self._execute(
+            sql, dict(params) if params else None, settings, with_column_types=True
+        )
+        if any(t != "Int64" for _, t in types):
+            raise QueryError(f"query_matrix needs Int64 columns, the query returns {types}")
+        return np.asarray(rows, dtype=np.int64).reshape(len(rows), len(types))
 
     def insert(
         self,

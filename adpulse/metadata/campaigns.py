@@ -132,6 +132,13 @@ def by_ids(store: MetadataStore, ids: Iterable[int]) -> dict[int, CampaignMeta]:
     return found
 
 
+def every_campaign(store: MetadataStore) -> dict[int, CampaignMeta]:
+    """Every campaign the store knows (thousands: small enough to hold)."""
+    columns = [campaigns.c[name] for name in CampaignMeta.__dataclass_fields__]
+    with store.begin() as conn:
+        return {row.campaign_id: CampaignMeta(*row) for row in conn.execute(select(*columns))}
+
+
 def ensure_demo_campaigns(
     store: MetadataStore, campaign_advertisers: Iterable[tuple[int, int]]
 ) -> int:

@@ -13,8 +13,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from enum import StrEnum
 from typing import Any
 
+import numpy as np
+
 from adpulse.metadata.campaigns import CampaignMeta
-from api.queries.derived import metrics_from_row
+from api.queries.derived import RATIOS, metrics_from_row, ratio
 
 
 class SortKey(StrEnum):
@@ -45,6 +47,7 @@ CSV_COLUMNS = (
     "conversions", "spend_micros", "revenue_micros", "ctr", "cvr", "cpm", "cpa", "roas",
 )  # fmt: skip
 Row = dict[str, Any]
+Array = np.ndarray[Any, Any]
 
 
 def join(totals: Iterable[Sequence[Any]], meta: Mapping[int, CampaignMeta]) -> list[Row]:
@@ -89,6 +92,67 @@ def select(rows: Iterable[Row], *, q: str | None, sort: SortKey, order: Order) -
     """Rows matching `q` (all without it) in the asked order."""
     kept = [r for r in rows if q is None or matches(r, q)]
     return sort_rows(kept, sort, order)
+
+
+_COUNT_INDEX = {
+    SortKey.IMPRESSIONS: 0,
+    SortKey.CLICKS: 1,
+    SortKey.CONVERSIONS: 2,
+    SortKey.SPEND_MICROS: 3,
+    SortKey.REVENUE_MICROS: 4,
+}
+
+
+def page(
+    ids: Array,
+    sums: Array,
+    meta: Mapping[int, CampaignMeta],
+    *,
+    q: str | None,
+    sort: SortKey,
+    order: Order,
+    offset: int,
+    limit: int,
+) -> tuple[int, list[Row]]:
+    """(how many campaigns match, the rows of one page), as `select(join(...))` would give
+    them, from `ids` (ascending) and their (campaigns x 5) `sums`. Only the page's rows are
+    built: a page shows 50 campaigns out of thousands, and building, deriving and sorting a
+    dict per campaign cost 5 ms per answer."""
+    if q is not None:
+        keep = [i for i, c in enumerate(ids.tolist()) if matches(_search_fields(c, meta), q)]
+        ids, sums = ids[keep], sums[keep]
+    if sort is SortKey.CAMPAIGN_ID or sort in _COUNT_INDEX:
+        column = ids if sort is SortKey.CAMPAIGN_ID else sums[:, _COUNT_INDEX[sort]]
+        # Ties keep campaign_id ascending in both orders, as sort_rows does.
+        ranked = np.lexsort((ids, -column if order is Order.DESC else column)).tolist()
+    else:
+        values = _sort_values(ids, sums, meta, sort)
+        present = [i for i, v in enumerate(values) if v is not None]
+        present.sort(key=values.__getitem__, reverse=order is Order.DESC)
+        ranked = present + [i for i, v in enumerate(values) if v is None]
+    shown = ranked[offset : offset + limit]
+    chosen = zip(ids[shown].tolist(), sums[shown].tolist(), strict=True)
+    rows = [(c, *counts) for c, counts in chosen]
+    return len(ranked), join(rows, meta)
+
+
+def _sort_values(
+    ids: Array, sums: Array, meta: Mapping[int, CampaignMeta], sort: SortKey
+) -> list[Any]:
+    if sort in _TEXT_KEYS:
+        texts = [getattr(meta.get(c), sort.value, None) for c in ids.tolist()]
+        return [None if t is None else str(t).casefold() for t in texts]
+    numerator_denominator = RATIOS[sort.value]
+    return [ratio(*numerator_denominator(*counts)) for counts in sums.tolist()]
+
+
+def _search_fields(campaign_id: int, meta: Mapping[int, CampaignMeta]) -> Row:
+    known = meta.get(campaign_id)
+    return {
+        "campaign_id": campaign_id,
+        "name": known.name if known else None,
+        "advertiser": known.advertiser if known else None,
+    }
 
 
 def to_csv(rows: Iterable[Row]) -> str:

@@ -6,7 +6,7 @@ and "a 0 % conversion rate" are different answers.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypedDict
 
@@ -26,25 +26,37 @@ class Metrics(TypedDict):
     roas: float | None
 
 
-def _ratio(numerator: float, denominator: float) -> float | None:
+def ratio(numerator: float, denominator: float) -> float | None:
     return numerator / denominator if denominator else None
+
+
+# Each ratio's (numerator, denominator) from the five counts, in COUNTS order.
+RATIOS: dict[str, Callable[[int, int, int, int, int], tuple[int, int]]] = {
+    "ctr": lambda impressions, clicks, conversions, spend, revenue: (clicks, impressions),
+    "cvr": lambda impressions, clicks, conversions, spend, revenue: (conversions, clicks),
+    # micros per 1000 impressions
+    "cpm": lambda impressions, clicks, conversions, spend, revenue: (spend * 1000, impressions),
+    "cpa": lambda impressions, clicks, conversions, spend, revenue: (spend, conversions),
+    "roas": lambda impressions, clicks, conversions, spend, revenue: (revenue, spend),
+}
 
 
 def metrics(
     impressions: int, clicks: int, conversions: int, spend_micros: int, revenue_micros: int
 ) -> Metrics:
     """Counts and sums with ctr, cvr, cpm (micros per 1000 impressions), cpa (micros), roas."""
+    counts = (impressions, clicks, conversions, spend_micros, revenue_micros)
     return {
         "impressions": impressions,
         "clicks": clicks,
         "conversions": conversions,
         "spend_micros": spend_micros,
         "revenue_micros": revenue_micros,
-        "ctr": _ratio(clicks, impressions),
-        "cvr": _ratio(conversions, clicks),
-        "cpm": _ratio(spend_micros * 1000, impressions),
-        "cpa": _ratio(spend_micros, conversions),
-        "roas": _ratio(revenue_micros, spend_micros),
+        "ctr": ratio(*RATIOS["ctr"](*counts)),
+        "cvr": ratio(*RATIOS["cvr"](*counts)),
+        "cpm": ratio(*RATIOS["cpm"](*counts)),
+        "cpa": ratio(*RATIOS["cpa"](*counts)),
+        "roas": ratio(*RATIOS["roas"](*counts)),
     }
 
 

@@ -8,7 +8,6 @@ from fastapi import APIRouter, Query, Response
 
 from api.deps import CampaignParam, ContextDep, HourWindow
 from api.errors import ERROR_RESPONSES
-from api.queries import sql
 from api.queries.derived import metrics_from_row
 from api.queries.sql import Dimension
 from api.schemas import Breakdown, BreakdownRow
@@ -27,8 +26,7 @@ async def breakdown(
     """Counts, sums and ratios per value of `by` over [from, to), widened to whole hours."""
 
     async def compute() -> bytes:
-        query = sql.breakdown(ctx.database, window, by, campaign_id=campaign_id, limit=limit)
-        rows = await ctx.runner.rows(query, endpoint="breakdown")
+        rows = await ctx.breakdown(window, by, campaign_id=campaign_id, limit=limit)
         body = Breakdown(
             from_=window.start,
             to=window.end,

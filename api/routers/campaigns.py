@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import anyio.to_thread
 from fastapi import APIRouter, Query, Response
 
-from adpulse.metadata import campaigns as metadata
 from api.context import ApiContext
 from api.deps import ContextDep, MinuteWindow
 from api.errors import ERROR_RESPONSES
@@ -40,9 +38,10 @@ class CsvResponse(Response):
 async def _rows(
     ctx: ApiContext, window: TimeRange, q: str | None, sort: SortKey, order: Order, endpoint: str
 ) -> list[table.Row]:
-    totals = await ctx.totals(window, endpoint=endpoint, group="campaign_id")
-    meta = await anyio.to_thread.run_sync(metadata.by_ids, ctx.store, [r[0] for r in totals])
-    return table.select(table.join(totals, meta), q=q, sort=sort, order=order)
+    ids, sums = await ctx.campaign_totals(window, endpoint=endpoint)
+    rows = [(c, *counts) for c, counts in zip(ids.tolist(), sums.tolist(), strict=True)]
+    meta = await ctx.campaign_meta.table()
+    return table.select(table.join(rows, meta), q=q, sort=sort, order=order)
 
 
 def _question(window: TimeRange, q: str | None, sort: SortKey, order: Order) -> dict[str, object]:
@@ -62,14 +61,18 @@ async def campaigns(
     """Campaigns with events in [from, to), widened to whole minutes: metadata and metrics."""
 
     async def compute() -> bytes:
-        rows = await _rows(ctx, window, q, sort, order, "campaigns")
+        ids, sums = await ctx.campaign_totals(window, endpoint="campaigns")
+        meta = await ctx.campaign_meta.table()
+        total, rows = table.page(
+            ids, sums, meta, q=q, sort=sort, order=order, offset=offset, limit=limit
+        )
         body = Campaigns(
             from_=window.start,
             to=window.end,
-            total=len(rows),
+            total=total,
             limit=limit,
             offset=offset,
-            rows=[CampaignRow(**row) for row in rows[offset : offset + limit]],
+            rows=[CampaignRow(**row) for row in rows],
         )
         return body.model_dump_json(by_alias=True).encode()
 

@@ -29,7 +29,8 @@ async def live(ctx: ContextDep) -> Response:
     window = TimeRange(end - LIVE_MINUTES * MINUTE, end)
 
     async def compute() -> bytes:
-        rows = await ctx.totals(window, endpoint="live", group=Granularity.MINUTE)
+        # Not from the rollups in memory: they may be a minute old, live promises 5 s.
+        rows = await ctx.totals(window, endpoint="live", group=Granularity.MINUTE, hot=False)
         points = [Point(t=t, **m) for t, m in fill(rows, window, MINUTE)]
         body = Live(from_=window.start, to=window.end, points=points)
         return body.model_dump_json(by_alias=True).encode()

@@ -8,12 +8,15 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
 from adpulse.clickhouse.client import ClickHouseClient, Params, QuerySettings, Row
 from adpulse.events import Event
+
+if TYPE_CHECKING:
+    from adpulse.clickhouse.client import Int64Matrix
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -138,6 +141,14 @@ class RecordingClient:
         if self.delay_s:
             time.sleep(self.delay_s)
         return self.inner.query(sql, params, settings)
+
+    def query_matrix(
+        self, sql: str, params: Params | None = None, settings: QuerySettings | None = None
+    ) -> Int64Matrix:
+        self.statements.append(sql)
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        return self.inner.query_matrix(sql, params, settings)
 
     def command(
         self, sql: str, params: Params | None = None, settings: QuerySettings | None = None

@@ -135,3 +135,28 @@ def test_a_failed_query_leaves_nothing_for_the_next_borrower(chdb_db: ClickHouse
 
     with ThreadPoolExecutor(8) as pool:
         assert list(pool.map(fail_then_ask, range(40))) == [[(i,)] for i in range(40)]
+
+
+MATRIX_SQL = "SELECT toInt64(number) AS n, toInt64(number * -3) AS m FROM system.numbers LIMIT 4"
+
+
+def test_query_matrix_returns_int64_rows_on_both_backends(
+    chdb_db: ClickHouseClient, native_port: int
+) -> None:
+    native = connect(f"clickhouse://default@127.0.0.1:{native_port}/default")
+    try:
+        for client in (chdb_db, native):
+            matrix = client.query_matrix(MATRIX_SQL)
+            assert matrix.dtype.name == "int64"
+            assert matrix.tolist() == [[0, 0], [1, -3], [2, -6], [3, -9]]
+            empty = client.query_matrix(MATRIX_SQL.replace("LIMIT 4", "LIMIT 0"))
+            assert empty.shape == (0, 2)
+            with pytest.raises(QueryError, match="Int64 columns"):
+                client.query_matrix("SELECT toInt32(1), toInt64(2)")
+    finally:
+        native.close()
+
+
+def test_query_matrix_binds_parameters(chdb_db: ClickHouseClient) -> None:
+    matrix = chdb_db.query_matrix("SELECT toInt64({x:Int64}) + 1", {"x": 2**40})
+    assert matrix.tolist() == [[2**40 + 1]]

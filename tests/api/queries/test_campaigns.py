@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+import random
+
+import numpy as np
 
 from adpulse.metadata.campaigns import CampaignMeta
 from api.queries import campaigns as table
@@ -48,3 +51,31 @@ def test_csv_quotes_formula_cells() -> None:
     assert rows[3]["name"] == "'=HYPERLINK()"
     assert rows[1]["name"] == "" and rows[1]["ctr"] == ""
     assert list(rows[0]) == list(table.CSV_COLUMNS)
+
+
+def test_page_over_arrays_is_the_slice_of_select_for_every_sort_order_and_search() -> None:
+    rng = random.Random(11)
+    totals = []
+    for campaign_id in sorted(rng.sample(range(1, 5000), 300)):
+        counts = [rng.choice([0, 0, 1, 7, rng.randrange(1, 10**6)]) for _ in range(5)]
+        totals.append((campaign_id, *counts))  # zeros: null ratios; small values: many ties
+    meta = {
+        c: CampaignMeta(c, rng.choice(["Alpha", "beta", "Gamma"]) + f" {c % 7}", f"Adv {c % 5}")
+        for c, *_ in totals
+        if c % 3
+    }
+    ids = np.asarray([t[0] for t in totals], dtype=np.int64)
+    sums = np.asarray([t[1:] for t in totals], dtype=np.int64)
+    for sort in SortKey:
+        for order in Order:
+            for q in (None, "alpha", "ADV 3", str(totals[5][0])):
+                everything = table.select(table.join(totals, meta), q=q, sort=sort, order=order)
+                for offset, limit in ((0, 50), (40, 7), (290, 50)):
+                    got = table.page(
+                        ids, sums, meta, q=q, sort=sort, order=order, offset=offset, limit=limit
+                    )
+                    assert got == (len(everything), everything[offset : offset + limit]), (
+                        sort,
+                        order,
+                        q,
+                    )

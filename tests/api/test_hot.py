@@ -1,0 +1,270 @@
+"""The rollups held in memory (api/hot.py) answer exactly what the SQL path answers.
+
+Against the seeded chDB database: every grouping the API uses, ranges on and off hour and
+minute boundaries, inside and past the minute rollup's TTL, campaigns with and without events.
+Then the promises that make it safe: blocks read once and shared, never used past their TTL,
+answers cached no longer than their oldest block allows, and failures reaching every waiter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import numpy as np
+import pytest
+
+from adpulse.clickhouse.client import Row
+from api.cache import MemoryBackend, ResponseCache, note_data_read_at
+from api.hot import HotRollups, _scatter_add
+from api.metrics import ApiMetrics
+from api.queries import sql
+from api.queries.plan import Segment, minute_rollup_floor, plan
+from api.queries.ranges import HOUR, MINUTE, Granularity, TimeRange, floor
+from api.runner import QueryRunner
+from tests.api.conftest import Seeded
+from tests.api.support import RecordingClient
+
+CAMPAIGNS = [None, 3, 17, 999]  # 999 has no events
+
+
+def make_hot(
+    seeded: Seeded,
+    recording: RecordingClient | None = None,
+    *,
+    clock: Callable[[], float] | None = None,
+    max_bytes: int = 256 << 20,
+    database: str | None = None,
+) -> tuple[HotRollups, QueryRunner]:
+    client = recording or RecordingClient(seeded.client)
+    runner = QueryRunner(client, ApiMetrics(), timeout_s=30, send_limits=True)
+    hot = HotRollups(
+        database or seeded.client.database,
+        runner,
+        horizon=timedelta(hours=72),
+        ttl_s=60,
+        max_bytes=max_bytes,
+        **({"wall_clock": clock} if clock else {}),
+    )
+    return hot, runner
+
+
+def windows(now: datetime) -> list[TimeRange]:
+    """Minute-aligned windows: within one hour, across hours and midnight, past the minute TTL."""
+    last = floor(now, MINUTE)
+    rng = random.Random(5)
+    found = [
+        TimeRange(last - timedelta(hours=24), last),
+        TimeRange(last - timedelta(minutes=37), last - timedelta(minutes=3)),
+        TimeRange(floor(last, HOUR) - 5 * HOUR, floor(last, HOUR)),
+        TimeRange(last - timedelta(hours=70, minutes=13), last - timedelta(hours=47, minutes=1)),
+    ]
+    for _ in range(4):
+        end = last - timedelta(minutes=rng.randrange(0, 2000))
+        found.append(TimeRange(end - timedelta(minutes=rng.randrange(1, 1500)), end))
+    return found
+
+
+def sql_rows(runner: QueryRunner, segments: list[Segment], **kw: object) -> list[Row]:
+    query = sql.totals(runner.client.database, segments, **kw)  # type: ignore[arg-type]
+    return asyncio.run(runner.rows(query, endpoint="test"))
+
+
+def test_totals_equal_the_sql_path_for_every_grouping(seeded: Seeded) -> None:
+    hot, runner = make_hot(seeded)
+    kept = minute_rollup_floor(seeded.now, timedelta(days=2))
+    compared = 0
+    for window in windows(seeded.now):
+        both = plan(window, kept) + plan(window.previous(), kept)
+        for campaign_id in CAMPAIGNS:
+            cases: list[tuple[list[Segment], sql.GroupBy]] = [
+                (plan(window, kept), None),
+                (both, sql.SplitAt(window.start)),
+            ]
+            hours = TimeRange(floor(window.start, HOUR), floor(window.end, HOUR) + HOUR)
+            cases.append((plan(hours, kept, Granularity.HOUR), Granularity.HOUR))
+            if window.span <= 2 * HOUR:
+                cases.append((plan(window, kept, Granularity.MINUTE), Granularity.MINUTE))
+            for segments, group in cases:
+                got = asyncio.run(
+                    hot.totals(segments, seeded.now, group=group, campaign_id=campaign_id)
+                )
+                if got is None:  # declined: only when a segment is older than the horizon
+                    assert min(s.start for s in segments) < seeded.now - hot.horizon
+                    continue
+                want = sql_rows(runner, segments, group=group, campaign_id=campaign_id)
+                if isinstance(group, sql.SplitAt):  # SQL leaves out a period without rows
+                    nothing = (0,) * 5
+                    assert {r[0]: r[1:] for r in got} == {
+                        k: dict((r[0], r[1:]) for r in want).get(k, nothing) for k in (0, 1)
+                    }
+                else:
+                    assert got == want, (window, group, campaign_id)
+                compared += 1
+        ids, sums = asyncio.run(hot.per_campaign(plan(window, kept), seeded.now))  # type: ignore[misc]
+        want = sql_rows(runner, plan(window, kept), group="campaign_id")
+        assert [(i, *s) for i, s in zip(ids.tolist(), sums.tolist(), strict=True)] == want
+    assert compared > 80
+    assert any(r[1] for r in want), "the windows must hold events"
+
+
+@pytest.mark.parametrize("by", [sql.Dimension.COUNTRY, sql.Dimension.DEVICE_TYPE])
+def test_breakdowns_equal_the_sql_path(seeded: Seeded, by: sql.Dimension) -> None:
+    hot, runner = make_hot(seeded)
+    last_hour = floor(seeded.now, HOUR) + HOUR
+    for hours_back, span in [(0, 24), (3, 5), (30, 1), (60, 12)]:
+        end = last_hour - hours_back * HOUR
+        window = TimeRange(end - span * HOUR, end)
+        for campaign_id in CAMPAIGNS:
+            for limit in (2, 100):
+                query = sql.breakdown(
+                    seeded.client.database, window, by, campaign_id=campaign_id, limit=limit
+                )
+                want = asyncio.run(runner.rows(query, endpoint="test"))
+                got = asyncio.run(
+                    hot.breakdown(window, by, seeded.now, campaign_id=campaign_id, limit=limit)
+                )
+                assert got == want, (window, campaign_id, limit)
+
+
+def test_blocks_are_read_once_and_shared_by_concurrent_questions(seeded: Seeded) -> None:
+    recording = RecordingClient(seeded.client, delay_s=0.05)  # reads overlap the questions
+    hot, runner = make_hot(seeded, recording)
+    kept = minute_rollup_floor(seeded.now, timedelta(days=2))
+    end = floor(seeded.now, HOUR) - 2 * HOUR
+
+    async def ask_many() -> list[object]:
+        # 20 windows that differ only in their minute edges: the same hours underneath.
+        shifted = [TimeRange(end - 6 * HOUR - m * MINUTE, end - m * MINUTE) for m in range(1, 21)]
+        asks = [
+            hot.totals(plan(w, kept), seeded.now, campaign_id=17 if i % 2 else None)
+            for i, w in enumerate(shifted)
+        ]
+        return await asyncio.gather(*asks)
+
+    asyncio.run(ask_many())
+    tables = Counter(s.split("FROM ")[1].split()[0] for s in recording.data_queries())
+    db = seeded.client.database
+    # One read per table, although 20 questions wanted the same blocks at once.
+    assert tables == {f"{db}.campaign_hourly": 1, f"{db}.events_per_minute": 1}
+    registry = runner.metrics.registry
+    for table in ("hourly", "minute"):
+        sample = registry.get_sample_value("adpulse_api_hot_block_reads_total", {"table": table})
+        assert sample == 1
+    assert registry.get_sample_value("adpulse_api_hot_bytes") == hot._bytes > 0
+    recording.statements.clear()
+    asyncio.run(ask_many())
+    assert recording.data_queries() == []
+
+
+def test_blocks_expire_after_their_ttl(seeded: Seeded) -> None:
+    now = [1_000_000.0]
+    recording = RecordingClient(seeded.client)
+    hot, _ = make_hot(seeded, recording, clock=lambda: now[0])
+    kept = minute_rollup_floor(seeded.now, timedelta(days=2))
+    segments = plan(TimeRange(floor(seeded.now, HOUR) - 3 * HOUR, floor(seeded.now, HOUR)), kept)
+    asyncio.run(hot.totals(segments, seeded.now))
+    reads = len(recording.data_queries())
+    now[0] += 59.9
+    asyncio.run(hot.totals(segments, seeded.now))
+    assert len(recording.data_queries()) == reads
+    now[0] += 0.2
+    asyncio.run(hot.totals(segments, seeded.now))
+    assert len(recording.data_queries()) == 2 * reads
+
+
+def test_an_answer_expires_when_its_oldest_data_does() -> None:
+    now = [5_000.0]
+    cache = ResponseCache(
+        MemoryBackend(clock=lambda: 0.0), ApiMetrics(), lock_ttl_s=5, wall_clock=lambda: now[0]
+    )
+
+    async def compute() -> bytes:
+        note_data_read_at(now[0] - 45)  # built from a block read 45 s ago
+        return b"answer"
+
+    async def ask() -> bool:
+        return (await cache.fetch("k", 60, compute, endpoint="t"))[1]
+
+    assert asyncio.run(ask()) is False
+    now[0] += 14
+    assert asyncio.run(ask()) is True  # 59 s after its data was read
+    now[0] += 2
+    assert asyncio.run(ask()) is False  # 61 s: recomputed, not served for 60 s more
+
+
+def test_questions_it_should_not_answer_go_to_clickhouse(seeded: Seeded) -> None:
+    hot, _ = make_hot(seeded)
+    kept = minute_rollup_floor(seeded.now, timedelta(days=2))
+    last = floor(seeded.now, MINUTE)
+    too_old = TimeRange(last - timedelta(hours=73), last - timedelta(hours=60))
+    future = TimeRange(last, last + timedelta(hours=3))
+    assert asyncio.run(hot.totals(plan(too_old, kept), seeded.now)) is None
+    assert asyncio.run(hot.totals(plan(future, kept), seeded.now)) is None
+    # A per-minute chart of 10 hours would hold 10 hours by minute: ClickHouse answers it.
+    long_minutes = TimeRange(floor(last, HOUR) - 10 * HOUR, floor(last, HOUR))
+    segments = plan(long_minutes, kept, Granularity.MINUTE)
+    assert asyncio.run(hot.totals(segments, seeded.now, group=Granularity.MINUTE)) is None
+    assert (
+        asyncio.run(
+            hot.breakdown(too_old, sql.Dimension.COUNTRY, seeded.now, campaign_id=None, limit=5)
+        )
+        is None
+    )
+    assert (
+        asyncio.run(
+            hot.breakdown(
+                TimeRange(floor(last, HOUR) - HOUR, floor(last, HOUR)),
+                sql.Dimension.PUBLISHER_ID,
+                seeded.now,
+                campaign_id=None,
+                limit=5,
+            )
+        )
+        is None
+    )
+
+
+def test_the_memory_bound_holds_and_answers_stay_right(seeded: Seeded) -> None:
+    hot, runner = make_hot(seeded, max_bytes=2 << 20)  # below two blocks by minute
+    kept = minute_rollup_floor(seeded.now, timedelta(days=2))
+    for window in windows(seeded.now)[:5]:
+        segments = plan(window, kept)
+        got = asyncio.run(hot.totals(segments, seeded.now, campaign_id=3))
+        assert got == sql_rows(runner, segments, campaign_id=3)
+        assert hot._bytes <= hot.max_bytes or len(hot._blocks) == 1
+
+
+def test_a_failed_read_reaches_every_waiter_and_the_next_question_reads_again(
+    seeded: Seeded,
+) -> None:
+    recording = RecordingClient(seeded.client)
+    hot, _ = make_hot(seeded, recording, database="no_such_database")
+    kept = minute_rollup_floor(seeded.now, timedelta(days=2))
+    segments = plan(TimeRange(floor(seeded.now, HOUR) - 2 * HOUR, floor(seeded.now, HOUR)), kept)
+
+    async def two_at_once() -> list[object]:
+        asks = [hot.totals(segments, seeded.now) for _ in range(2)]
+        return await asyncio.gather(*asks, return_exceptions=True)
+
+    first = asyncio.run(two_at_once())
+    assert all(isinstance(r, Exception) for r in first), first
+    assert len(recording.data_queries()) == 1  # one read, failing for both
+    asyncio.run(two_at_once())
+    assert len(recording.data_queries()) == 2  # nothing failed was kept
+
+
+def test_scatter_add_sums_rows_that_repeat_a_cell() -> None:
+    rng = np.random.default_rng(7)
+    cells = (rng.integers(0, 4, 500), rng.integers(0, 6, 500))
+    values = rng.integers(0, 1_000_000, (500, 5))
+    values[:3, 4] = 2**62  # a column too big for float64 sums takes the exact path
+    array = np.zeros((4, 6, 5), dtype=np.int64)
+    _scatter_add(array, cells, values)
+    expected = np.zeros((4, 6, 5), dtype=np.int64)
+    for i in range(500):
+        expected[cells[0][i], cells[1][i]] += values[i]
+    assert np.array_equal(array, expected)
