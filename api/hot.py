@@ -28,6 +28,7 @@ never staler than the answer cache alone allows. Concurrent questions share one 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
@@ -44,6 +45,7 @@ from api.queries.plan import Segment, Source
 from api.queries.ranges import DAY, EPOCH, HOUR, Granularity, TimeRange, ceil, floor
 from api.runner import QueryRunner
 
+log = logging.getLogger("adpulse.api")
 WIDTH = len(sql.COUNTS)
 # Per question: the four edges of a period and the one before it, and a raw/minute split.
 MAX_MINUTE_HOURS = 6
@@ -142,6 +144,7 @@ class HotRollups:
         self._bytes = 0
         self._pending: dict[BlockKey, asyncio.Future[_Block]] = {}
         self._reads: set[asyncio.Task[None]] = set()
+        self._background = asyncio.Semaphore(1)
 
     # --- which questions ------------------------------------------------------------------
 
@@ -282,33 +285,52 @@ class HotRollups:
     # --- blocks ---------------------------------------------------------------------------
 
     async def _ensure(self, keys: set[BlockKey]) -> dict[BlockKey, _Block]:
+        """The blocks of `keys`, none older than `ttl_s`: read now if they must be.
+
+        A block past half to nine tenths of its TTL (spread by key, so blocks read together do
+        not all age together) is still used, and read again in the background, one read at a
+        time, so a steady stream of questions never waits for a read (refresh-ahead)."""
         now = self._clock()
         got: dict[BlockKey, _Block] = {}
         waits: dict[BlockKey, asyncio.Future[_Block]] = {}
-        missing = []
+        missing, aging = [], []
         for key in keys:
             block = self._blocks.get(key)
             if block is not None and now - block.read_at < self.ttl_s:
                 self._blocks.move_to_end(key)
                 got[key] = block
+                if now - block.read_at >= self._refresh_age(key) and key not in self._pending:
+                    aging.append(key)
             elif key in self._pending:
                 waits[key] = self._pending[key]
             else:
                 missing.append(key)
+        if aging:
+            self._start_read(aging, background=True)  # nobody waits for these
         if missing:
-            loop = asyncio.get_running_loop()
-            futures = {key: loop.create_future() for key in missing}
-            self._pending.update(futures)
-            # A task of its own: a caller that disconnects must not cancel others' blocks.
-            task = asyncio.create_task(self._read(futures))
-            self._reads.add(task)
-            task.add_done_callback(self._reads.discard)
-            waits.update(futures)
+            waits.update(self._start_read(missing))
         for key, future in waits.items():
             got[key] = await asyncio.shield(future)
         return got
 
-    async def _read(self, futures: dict[BlockKey, asyncio.Future[_Block]]) -> None:
+    def _refresh_age(self, key: BlockKey) -> float:
+        return self.ttl_s * (0.5 + (hash(key) % 401) / 1000)
+
+    def _start_read(
+        self, keys: list[BlockKey], *, background: bool = False
+    ) -> dict[BlockKey, asyncio.Future[_Block]]:
+        loop = asyncio.get_running_loop()
+        futures: dict[BlockKey, asyncio.Future[_Block]] = {k: loop.create_future() for k in keys}
+        self._pending.update(futures)
+        # A task of its own: a caller that disconnects must not cancel others' blocks.
+        task = asyncio.create_task(self._read(futures, background))
+        self._reads.add(task)
+        task.add_done_callback(self._reads.discard)
+        return futures
+
+    async def _read(
+        self, futures: dict[BlockKey, asyncio.Future[_Block]], background: bool = False
+    ) -> None:
         by_label: dict[str, list[int]] = {}
         for label, start in futures:
             by_label.setdefault(label, []).append(start)
@@ -319,8 +341,14 @@ class HotRollups:
             for label, starts in by_label.items()
         ]
         try:
-            await asyncio.gather(*reads)
+            if background:  # one at a time: reads that questions wait for go first
+                async with self._background:
+                    await asyncio.gather(*reads)
+            else:
+                await asyncio.gather(*reads)
         except BaseException as exc:
+            if isinstance(exc, Exception):
+                log.warning("reading rollup blocks %s failed: %s", sorted(by_label), exc)
             for future in futures.values():
                 if not future.done():
                     future.set_exception(exc)

@@ -176,6 +176,30 @@ def test_blocks_expire_after_their_ttl(seeded: Seeded) -> None:
     assert len(recording.data_queries()) == 2 * reads
 
 
+def test_an_aging_block_is_used_and_read_again_in_the_background(
+    seeded: Seeded,
+) -> None:
+    now = [1_000_000.0]
+    recording = RecordingClient(seeded.client, delay_s=0.2)
+    hot, _ = make_hot(seeded, recording, clock=lambda: now[0])
+    kept = minute_rollup_floor(seeded.now, timedelta(days=2))
+    segments = plan(TimeRange(floor(seeded.now, HOUR) - 3 * HOUR, floor(seeded.now, HOUR)), kept)
+
+    async def scenario() -> None:
+        first = await hot.totals(segments, seeded.now)
+        await asyncio.gather(*hot._reads)
+        reads = len(recording.data_queries())
+        now[0] += 55  # past the refresh age of every block (0.5 to 0.9 of the TTL)
+        started = asyncio.get_running_loop().time()
+        assert await hot.totals(segments, seeded.now) == first
+        assert asyncio.get_running_loop().time() - started < 0.1  # did not wait for a read
+        await asyncio.gather(*hot._reads)
+        assert len(recording.data_queries()) == 2 * reads
+        assert all(b.read_at == now[0] for b in hot._blocks.values())
+
+    asyncio.run(scenario())
+
+
 def test_an_answer_expires_when_its_oldest_data_does() -> None:
     now = [5_000.0]
     cache = ResponseCache(
