@@ -10,6 +10,7 @@ arrays:
 - a whole hour (`campaign_hourly`) or day (`campaign_daily`): one (campaigns x 5) array;
 - an hour at minute resolution (`events_per_minute`, or raw events past that rollup's TTL):
   (61 x campaigns x 5) sums cumulative over its minutes, so any minute edge is one subtraction.
+- an hour of a country or device-type breakdown (`breakdown_hourly`): (campaigns x values x 5).
 
 A question is answered here only when its segments (api/queries/plan.py, the same plan the SQL
 path uses) all start within `horizon` of now, end before the next hour, and need few
@@ -22,7 +23,8 @@ events an hour, once per `ttl_s` instead of a raw scan for every question that n
 
 Staleness: a block is used for `ttl_s` after it was read, and an answer built from it is
 cached only until its oldest block's time is up (`api.cache.note_data_read_at`), so answers are
-never staler than the answer cache alone allows. Concurrent questions share one read per block.
+never staler than the answer cache alone allows. Concurrent questions share one read per block,
+and blocks still in use are read again before they expire (`_ensure`).
 """
 
 from __future__ import annotations
@@ -334,11 +336,14 @@ class HotRollups:
         by_label: dict[str, list[int]] = {}
         for label, start in futures:
             by_label.setdefault(label, []).append(start)
+        # One query per run of adjacent blocks: a range's two edge hours are a day apart, and
+        # reading the day between them by minute cost 1.8 s instead of 60 ms.
         reads = [
-            self._read_breakdown(sql.Dimension(label.removeprefix(_BY)), starts, futures)
+            self._read_breakdown(sql.Dimension(label.removeprefix(_BY)), run, futures)
             if label.startswith(_BY)
-            else self._read_source(Source(label), starts, futures)
+            else self._read_source(Source(label), run, futures)
             for label, starts in by_label.items()
+            for run in _runs(sorted(starts), _step(label))
         ]
         try:
             if background:  # one at a time: reads that questions wait for go first
@@ -449,6 +454,23 @@ class HotRollups:
             _, dropped = self._blocks.popitem(last=False)
             self._bytes -= dropped.sums.nbytes
         self._runner.metrics.hot_bytes.set(self._bytes)
+
+
+def _step(label: str) -> int:
+    """Seconds per block of `label`."""
+    whole = _WHOLE_STEP.get(Source(label)) if not label.startswith(_BY) else None
+    return int((whole or HOUR).total_seconds())
+
+
+def _runs(starts: list[int], step: int) -> list[list[int]]:
+    """Sorted block starts split where a block is skipped."""
+    runs: list[list[int]] = []
+    for start in starts:
+        if runs and start - runs[-1][-1] == step:
+            runs[-1].append(start)
+        else:
+            runs.append([start])
+    return runs
 
 
 def _scatter_add(array: Array, index: tuple[Array, ...], values: Array) -> None:
