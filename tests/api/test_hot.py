@@ -19,7 +19,7 @@ import pytest
 
 from adpulse.clickhouse.client import Row
 from api.cache import MemoryBackend, ResponseCache, note_data_read_at
-from api.hot import HotRollups, _scatter_add
+from api.hot import DENSE_IDS, HotRollups, _scatter_add
 from api.metrics import ApiMetrics
 from api.queries import sql
 from api.queries.plan import Segment, minute_rollup_floor, plan
@@ -294,3 +294,16 @@ def test_scatter_add_sums_rows_that_repeat_a_cell() -> None:
     for i in range(500):
         expected[cells[0][i], cells[1][i]] += values[i]
     assert np.array_equal(array, expected)
+
+
+def test_campaign_ids_map_to_the_same_slots_below_and_beyond_the_dense_table(
+    seeded: Seeded,
+) -> None:
+    hot, _ = make_hot(seeded)
+    big = DENSE_IDS + 5
+    first = hot._slots_of(np.asarray([7, big, 3, 7], dtype=np.int64))  # the sorting path
+    second = hot._slots_of(np.asarray([3, 7, 9, 3], dtype=np.int64))  # the table path
+    slot = {c: hot.slots.get(c) for c in (3, 7, 9, big)}
+    assert first.tolist() == [slot[7], slot[big], slot[3], slot[7]]
+    assert second.tolist() == [slot[3], slot[7], slot[9], slot[3]]
+    assert sorted(slot.values()) == [0, 1, 2, 3]
