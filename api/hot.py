@@ -338,14 +338,16 @@ class HotRollups:
         by_label: dict[str, list[int]] = {}
         for label, start in futures:
             by_label.setdefault(label, []).append(start)
-        # One query per run of adjacent blocks: a range's two edge hours are a day apart, and
-        # reading the day between them by minute cost 1.8 s instead of 60 ms.
         reads = [
-            self._read_breakdown(sql.Dimension(label.removeprefix(_BY)), run, futures)
+            self._read_breakdown(sql.Dimension(label.removeprefix(_BY)), span, futures)
             if label.startswith(_BY)
-            else self._read_source(Source(label), run, futures)
+            else self._read_source(Source(label), span, futures)
             for label, starts in by_label.items()
-            for run in _runs(sorted(starts), _step(label))
+            # A refresh reads just the blocks in use: those between were read once, for what
+            # might come, and are not read again unless used.
+            for span in _spans(
+                sorted(starts), _step(label), 1 if background else self._span_limit(label)
+            )
         ]
         try:
             if background:  # one at a time: reads that questions wait for go first
@@ -426,6 +428,24 @@ class HotRollups:
             _scatter_add(array, (slots[mine], names[mine]), sums[mine])
         self._publish(_BY + by.value, made, read_at, futures)
 
+    def _span_limit(self, label: str) -> int:
+        """How many blocks of `label` one read may cover: those asked for and those between.
+
+        A range's two edge hours are a day apart, and the hours between them hold the edges of
+        the shorter ranges a dashboard also shows (the last 1, 6, 12 hours) and of this range
+        once it moves: read along with the edges while that fits in half the memory (25 hours
+        by minute for 2,000 campaigns), they cost one read instead of one each. Past that,
+        reads split, and hold only what was asked for."""
+        campaigns = max(len(self.slots), 1)
+        if label in (Source.MINUTE, Source.RAW):
+            block_bytes = 61 * campaigns * WIDTH * 8
+        elif label.startswith(_BY):
+            values = self.values.get(sql.Dimension(label.removeprefix(_BY)))
+            block_bytes = campaigns * max(len(values or ()), 1) * WIDTH * 8
+        else:
+            block_bytes = campaigns * WIDTH * 8
+        return max(1, self.max_bytes // 2 // block_bytes)
+
     def _slots_of(self, ids: Array) -> Array:
         """The slot of each campaign id of a read (hundreds of thousands of rows).
 
@@ -482,15 +502,15 @@ def _step(label: str) -> int:
     return int((whole or HOUR).total_seconds())
 
 
-def _runs(starts: list[int], step: int) -> list[list[int]]:
-    """Sorted block starts split where a block is skipped."""
-    runs: list[list[int]] = []
+def _spans(starts: list[int], step: int, limit: int) -> list[list[int]]:
+    """Sorted block starts grouped into reads of at most `limit` blocks from first to last."""
+    spans: list[list[int]] = []
     for start in starts:
-        if runs and start - runs[-1][-1] == step:
-            runs[-1].append(start)
+        if spans and (start - spans[-1][0]) // step < limit:
+            spans[-1].append(start)
         else:
-            runs.append([start])
-    return runs
+            spans.append([start])
+    return spans
 
 
 def _scatter_add(array: Array, index: tuple[Array, ...], values: Array) -> None:

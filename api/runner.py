@@ -61,7 +61,8 @@ class QueryRunner:
         self, query: Query, *, endpoint: str, timeout_s: float | None = None
     ) -> Int64Matrix:
         """A query of Int64 columns, as `ClickHouseClient.query_matrix`, under the same rules."""
-        return await self._in_thread(self.client.query_matrix, query, endpoint, timeout_s)
+        call = partial(self.client.query_matrix, columns=len(query.columns))
+        return await self._in_thread(call, query, endpoint, timeout_s)
 
     async def _in_thread(
         self, call: Callable[..., T], query: Query, endpoint: str, timeout_s: float | None

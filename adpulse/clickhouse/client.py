@@ -61,12 +61,17 @@ class ClickHouseClient(Protocol):
         and timezone-aware `datetime` for DateTime columns."""
 
     def query_matrix(
-        self, sql: str, params: Params | None = None, settings: QuerySettings | None = None
+        self,
+        sql: str,
+        params: Params | None = None,
+        settings: QuerySettings | None = None,
+        *,
+        columns: int,
     ) -> Int64Matrix:
-        """Run a SELECT whose columns are all Int64; its rows as a (rows, columns) int64 array.
+        """Run a SELECT of `columns` Int64 columns; its rows as a (rows, columns) int64 array.
 
-        For bulk reads (api/hot.py): no Python object per value. Other column types raise
-        `QueryError`."""
+        For bulk reads (api/hot.py): no Python object per value. Other column types, or
+        another number of them, raise `QueryError`."""
 
     def insert(
         self,

@@ -136,10 +136,16 @@ class EmbeddedClient:
         ]
 
     def query_matrix(
-        self, sql: str, params: Params | None = None, settings: QuerySettings | None = None
+        self,
+        sql: str,
+        params: Params | None = None,
+        settings: QuerySettings | None = None,
+        *,
+        columns: int,
     ) -> Int64Matrix:
-        result = self._run(_with_settings(sql, settings), "RowBinaryWithNamesAndTypes", params)
-        return _int64_matrix(result.bytes())
+        # Native: columns as contiguous arrays, which chDB writes in half the time of rows.
+        result = self._run(_with_settings(sql, settings), "Native", params)
+        return _int64_matrix(result.bytes(), columns)
 
     def insert(
         self,
@@ -228,21 +234,37 @@ def _param_text(value: Any) -> Any:
 _TSV_ESCAPES = str.maketrans({"\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r", "\0": "\\0"})
 
 
-def _int64_matrix(data: bytes) -> Int64Matrix:
-    """RowBinaryWithNamesAndTypes of Int64 columns as a (rows, columns) array."""
+def _int64_matrix(data: bytes, columns: int) -> Int64Matrix:
+    """ClickHouse's Native format of `columns` Int64 columns as a (rows, columns) array.
+
+    Native is a sequence of blocks: column and row counts, then per column its name, its
+    type and its values; an empty answer is no block at all."""
     import numpy as np
 
-    offset, columns = _varint(data, 0)
-    header: list[str] = []
-    for _ in range(2 * columns):  # the names, then the types
-        size, offset = _varint(data, offset)[::-1]
-        header.append(data[offset : offset + size].decode())
-        offset += size
-    types = header[columns:]
-    if any(t != "Int64" for t in types):
-        raise QueryError(f"query_matrix needs Int64 columns, the query returns {types}")
-    values = np.frombuffer(data, dtype="<i8", offset=offset)
-    return values.reshape(-1, columns).astype(np.int64, copy=False)
+    blocks = []
+    offset = 0
+    while offset < len(data):
+        offset, count = _varint(data, offset)
+        offset, rows = _varint(data, offset)
+        block = []
+        for _ in range(count):
+            offset, _name = _string(data, offset)
+            offset, kind = _string(data, offset)
+            if kind != "Int64":
+                raise QueryError(f"query_matrix needs Int64 columns, the query returns {kind}")
+            block.append(np.frombuffer(data, dtype="<i8", count=rows, offset=offset))
+            offset += 8 * rows
+        if count != columns:
+            raise QueryError(f"query_matrix expected {columns} columns, the query returns {count}")
+        blocks.append(np.column_stack(block) if rows else np.zeros((0, columns), np.int64))
+    if not blocks:
+        return np.zeros((0, columns), dtype=np.int64)
+    return np.concatenate(blocks).astype(np.int64, copy=False)
+
+
+def _string(data: bytes, offset: int) -> tuple[int, str]:
+    offset, size = _varint(data, offset)
+    return offset + size, data[offset : offset + size].decode()
 
 
 def _varint(data: bytes, offset: int) -> tuple[int, int]:

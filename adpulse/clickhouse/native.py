@@ -64,16 +64,23 @@ class NativeClient:
         return [tuple(_normalise(v) for v in row) for row in rows]
 
     def query_matrix(
-        self, sql: str, params: Params | None = None, settings: QuerySettings | None = None
+        self,
+        sql: str,
+        params: Params | None = None,
+        settings: QuerySettings | None = None,
+        *,
+        columns: int,
     ) -> Int64Matrix:
         import numpy as np
 
         rows, types = self._execute(
             sql, dict(params) if params else None, settings, with_column_types=True
         )
-        if any(t != "Int64" for _, t in types):
-            raise QueryError(f"query_matrix needs Int64 columns, the query returns {types}")
-        return np.asarray(rows, dtype=np.int64).reshape(len(rows), len(types))
+        if any(t != "Int64" for _, t in types) or len(types) != columns:
+            raise QueryError(
+                f"query_matrix needs {columns} Int64 columns, the query returns {types}"
+            )
+        return np.asarray(rows, dtype=np.int64).reshape(len(rows), columns)
 
     def insert(
         self,

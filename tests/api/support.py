@@ -143,12 +143,17 @@ class RecordingClient:
         return self.inner.query(sql, params, settings)
 
     def query_matrix(
-        self, sql: str, params: Params | None = None, settings: QuerySettings | None = None
+        self,
+        sql: str,
+        params: Params | None = None,
+        settings: QuerySettings | None = None,
+        *,
+        columns: int,
     ) -> Int64Matrix:
         self.statements.append(sql)
         if self.delay_s:
             time.sleep(self.delay_s)
-        return self.inner.query_matrix(sql, params, settings)
+        return self.inner.query_matrix(sql, params, settings, columns=columns)
 
     def command(
         self, sql: str, params: Params | None = None, settings: QuerySettings | None = None

@@ -148,12 +148,10 @@ def test_blocks_are_read_once_and_shared_by_concurrent_questions(seeded: Seeded)
     asyncio.run(ask_many())
     tables = Counter(s.split("FROM ")[1].split()[0] for s in recording.data_queries())
     db = seeded.client.database
-    # Although 20 questions wanted the same blocks at once: one read of the hours between, and
-    # one per edge hour (the edges are 6 hours apart, and the hours between are not read by
-    # minute).
-    assert tables == {f"{db}.campaign_hourly": 1, f"{db}.events_per_minute": 2}
+    # One read per table, although 20 questions wanted the same blocks at once.
+    assert tables == {f"{db}.campaign_hourly": 1, f"{db}.events_per_minute": 1}
     registry = runner.metrics.registry
-    for table, reads in (("hourly", 1), ("minute", 2)):
+    for table, reads in (("hourly", 1), ("minute", 1)):
         sample = registry.get_sample_value("adpulse_api_hot_block_reads_total", {"table": table})
         assert sample == reads
     assert registry.get_sample_value("adpulse_api_hot_bytes") == hot._bytes > 0
@@ -196,7 +194,7 @@ def test_an_aging_block_is_used_and_read_again_in_the_background(
         assert await hot.totals(segments, seeded.now) == first
         assert asyncio.get_running_loop().time() - started < 0.1  # did not wait for a read
         await asyncio.gather(*hot._reads)
-        assert len(recording.data_queries()) == 2 * reads
+        assert len(recording.data_queries()) == reads + len(hot._blocks)  # one read per block
         assert all(b.read_at == now[0] for b in hot._blocks.values())
 
     asyncio.run(scenario())
@@ -281,6 +279,27 @@ def test_a_failed_read_reaches_every_waiter_and_the_next_question_reads_again(
     assert len(recording.data_queries()) == 1  # one read, failing for both
     asyncio.run(two_at_once())
     assert len(recording.data_queries()) == 2  # nothing failed was kept
+
+
+def test_reads_cover_the_hours_between_edges_only_while_they_fit_in_half_the_memory(
+    seeded: Seeded,
+) -> None:
+    kept = minute_rollup_floor(seeded.now, timedelta(days=2))
+    end = floor(seeded.now, HOUR) - 2 * HOUR
+    segments = plan(TimeRange(end - 24 * HOUR - 7 * MINUTE, end - 7 * MINUTE), kept)
+    minute_reads = []
+    for max_bytes in (256 << 20, 1 << 20):
+        recording = RecordingClient(seeded.client)
+        hot, runner = make_hot(seeded, recording, max_bytes=max_bytes)
+        asyncio.run(hot.totals(segments, seeded.now))  # learns how many campaigns there are
+        hot._blocks.clear()
+        recording.statements.clear()
+        answer = asyncio.run(hot.totals(segments, seeded.now))
+        minute_reads.append(sum("events_per_minute" in s for s in recording.data_queries()))
+        assert answer == sql_rows(runner, segments)
+        if max_bytes > 1 << 20:  # the edge hours and the 23 between, in one read
+            assert len([k for k in hot._blocks if k[0] == "minute"]) == 25
+    assert minute_reads == [1, 2]  # with too little memory: each edge hour on its own
 
 
 def test_scatter_add_sums_rows_that_repeat_a_cell() -> None:

@@ -146,17 +146,27 @@ def test_query_matrix_returns_int64_rows_on_both_backends(
     native = connect(f"clickhouse://default@127.0.0.1:{native_port}/default")
     try:
         for client in (chdb_db, native):
-            matrix = client.query_matrix(MATRIX_SQL)
+            matrix = client.query_matrix(MATRIX_SQL, columns=2)
             assert matrix.dtype.name == "int64"
             assert matrix.tolist() == [[0, 0], [1, -3], [2, -6], [3, -9]]
-            empty = client.query_matrix(MATRIX_SQL.replace("LIMIT 4", "LIMIT 0"))
+            empty = client.query_matrix(MATRIX_SQL.replace("LIMIT 4", "LIMIT 0"), columns=2)
             assert empty.shape == (0, 2)
             with pytest.raises(QueryError, match="Int64 columns"):
-                client.query_matrix("SELECT toInt32(1), toInt64(2)")
+                client.query_matrix("SELECT toInt32(1), toInt64(2)", columns=2)
+            with pytest.raises(QueryError, match="columns"):
+                client.query_matrix(MATRIX_SQL, columns=3)
     finally:
         native.close()
 
 
 def test_query_matrix_binds_parameters(chdb_db: ClickHouseClient) -> None:
-    matrix = chdb_db.query_matrix("SELECT toInt64({x:Int64}) + 1", {"x": 2**40})
+    matrix = chdb_db.query_matrix("SELECT toInt64({x:Int64}) + 1", {"x": 2**40}, columns=1)
     assert matrix.tolist() == [[2**40 + 1]]
+
+
+def test_query_matrix_joins_the_blocks_of_a_large_answer(chdb_db: ClickHouseClient) -> None:
+    sql = "SELECT toInt64(number), toInt64(number * 2) FROM numbers(300000)"
+    matrix = chdb_db.query_matrix(f"{sql} SETTINGS max_block_size = 65536", columns=2)
+    assert matrix.shape == (300_000, 2)
+    assert matrix[:, 0].tolist() == list(range(300_000))
+    assert (matrix[:, 1] == 2 * matrix[:, 0]).all()
