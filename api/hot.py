@@ -458,7 +458,7 @@ class HotRollups:
             distinct, where = np.unique(ids, return_inverse=True)
             return self.slots.of(distinct.tolist())[where.reshape(-1)]
         if top >= len(self._dense):
-            grown = np.full(max(top + 1, 2 * len(self._dense)), -1, dtype=np.intp)
+            grown = np.full(min(max(top + 1, 2 * len(self._dense)), DENSE_IDS), -1, np.intp)
             grown[: len(self._dense)] = self._dense
             self._dense = grown
         slots = self._dense[ids]

@@ -22,8 +22,8 @@ from api.cache import MemoryBackend, ResponseCache, note_data_read_at
 from api.hot import DENSE_IDS, HotRollups, _scatter_add
 from api.metrics import ApiMetrics
 from api.queries import sql
-from api.queries.plan import Segment, minute_rollup_floor, plan
-from api.queries.ranges import HOUR, MINUTE, Granularity, TimeRange, floor
+from api.queries.plan import Segment, Source, minute_rollup_floor, plan
+from api.queries.ranges import DAY, HOUR, MINUTE, Granularity, TimeRange, floor
 from api.runner import QueryRunner
 from tests.api.conftest import Seeded
 from tests.api.support import RecordingClient
@@ -61,6 +61,8 @@ def windows(now: datetime) -> list[TimeRange]:
         TimeRange(last - timedelta(minutes=37), last - timedelta(minutes=3)),
         TimeRange(floor(last, HOUR) - 5 * HOUR, floor(last, HOUR)),
         TimeRange(last - timedelta(hours=70, minutes=13), last - timedelta(hours=47, minutes=1)),
+        # a whole UTC day inside, from the daily rollup
+        TimeRange(floor(last, DAY) - DAY - 3 * HOUR - 9 * MINUTE, floor(last, DAY) + 11 * MINUTE),
     ]
     for _ in range(4):
         end = last - timedelta(minutes=rng.randrange(0, 2000))
@@ -108,6 +110,11 @@ def test_totals_equal_the_sql_path_for_every_grouping(seeded: Seeded) -> None:
         want = sql_rows(runner, plan(window, kept), group="campaign_id")
         assert [(i, *s) for i, s in zip(ids.tolist(), sums.tolist(), strict=True)] == want
     assert compared > 80
+    reads_daily = [
+        w for w in windows(seeded.now) if any(s.source is Source.DAILY for s in plan(w, kept))
+    ]
+    assert reads_daily, "a window must read the daily rollup"
+    assert asyncio.run(hot.totals(plan(reads_daily[0], kept), seeded.now)) is not None
     assert any(r[1] for r in want), "the windows must hold events"
 
 
