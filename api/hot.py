@@ -152,10 +152,13 @@ class HotRollups:
 
     # --- which questions ------------------------------------------------------------------
 
+    def _covers(self, start: datetime, end: datetime, now: datetime) -> bool:
+        """[start, end) lies within `horizon` of now and ends before the next hour does."""
+        return start >= now - self.horizon and end <= ceil(now, HOUR) + HOUR
+
     def pieces(self, segments: Sequence[Segment], now: datetime) -> list[_Piece] | None:
         """The blocks covering `segments`, or None when this cache should not answer them."""
-        oldest, latest = now - self.horizon, ceil(now, HOUR) + HOUR
-        if any(s.start < oldest or s.end > latest for s in segments):
+        if not all(self._covers(s.start, s.end, now) for s in segments):
             return None
         pieces: list[_Piece] = []
         for segment in segments:
@@ -261,8 +264,7 @@ class HotRollups:
         limit: int,
     ) -> list[Row] | None:
         """What `sql.breakdown` would return for whole hours, or None (ask ClickHouse)."""
-        oldest, latest = now - self.horizon, ceil(now, HOUR) + HOUR
-        if by is sql.Dimension.PUBLISHER_ID or window.start < oldest or window.end > latest:
+        if by is sql.Dimension.PUBLISHER_ID or not self._covers(window.start, window.end, now):
             return None
         label = _BY + by.value
         keys = {(label, t) for t in range(_epoch(window.start), _epoch(window.end), 3600)}
@@ -378,7 +380,7 @@ class HotRollups:
         first, end = min(starts), max(starts) + step
         read_at = self._clock()
         window = TimeRange(_moment(first), _moment(end))
-        query = sql.campaign_blocks(self.database, source, window, per_minute=not whole)
+        query = sql.campaign_blocks(self.database, source, window)
         rows = await self._runner.matrix(query, endpoint="hot")
         t, slots, sums = rows[:, 0], self._slots_of(rows[:, 1]), rows[:, 2:]
         block = (t - first) // step

@@ -240,9 +240,10 @@ def newest_event(database: str) -> Query:
     return Query(sql, {}, ("newest", "events"))
 
 
-def campaign_blocks(database: str, source: Source, window: TimeRange, *, per_minute: bool) -> Query:
-    """Every campaign's counts and sums in `window` of one table, per hour or day (the table's
-    own rows) or, with `per_minute`, per minute. For api/hot.py, all Int64:
+def campaign_blocks(database: str, source: Source, window: TimeRange) -> Query:
+    """Every campaign's counts and sums in `window` of one table: per day or hour from the
+    daily and hourly rollups (their own rows), per minute from the minute rollup and raw
+    events. For api/hot.py, all Int64:
 
     (bucket start in epoch seconds, campaign_id, *COUNTS)
 
@@ -264,8 +265,6 @@ def campaign_blocks(database: str, source: Source, window: TimeRange, *, per_min
     else:
         moment, group = table.moment(), ""
         values = _BLOCK_ROW_VALUES if table.per_type else COUNTS
-    if per_minute is (source is Source.HOURLY or source is Source.DAILY):
-        raise ValueError(f"{source} blocks are {'not ' if per_minute else ''}per minute")
     columns = ", ".join(
         f"toInt64({expr}) AS {name}" for expr, name in zip(values, COUNTS, strict=True)
     )
