@@ -12,9 +12,7 @@ from adpulse.topology import single
 from tests.support.events import HOUR_MS, random_events
 from tests.support.oracle import ROLLUP_VS_RAW
 
-# 2026-11-26 21:00 UTC: the batch crosses midnight.
-START_MS = 1_795_726_800_000
-
+DAY_S = 86_400
 DEDUP = {"deduplicate_blocks_in_dependent_materialized_views": 1}
 
 
@@ -22,6 +20,19 @@ DEDUP = {"deduplicate_blocks_in_dependent_materialized_views": 1}
 def schema(chdb_db: ClickHouseClient) -> ClickHouseClient:
     Migrator(chdb_db, single(), SchemaOptions(database=chdb_db.database)).migrate()
     return chdb_db
+
+
+@pytest.fixture
+def start_ms(schema: ClickHouseClient) -> int:
+    """21:00 UTC before the latest midnight at least 6 h past: a 6-hour batch from there
+    crosses that midnight, lies wholly in the past and inside the minute rollup's 2-day TTL
+    (at most 33 h old).
+
+    From ClickHouse's clock, not this process's: ClickHouse applies the TTL by its own.
+    """
+    [(now_s,)] = schema.query("SELECT toUnixTimestamp(now())")
+    midnight_s = (int(now_s) - 6 * 3600) // DAY_S * DAY_S
+    return (midnight_s - 3 * 3600) * 1000
 
 
 def totals(client: ClickHouseClient) -> list[tuple[object, ...]]:
@@ -35,8 +46,8 @@ def totals(client: ClickHouseClient) -> list[tuple[object, ...]]:
 
 
 @pytest.mark.parametrize("rollup", sorted(ROLLUP_VS_RAW))
-def test_rollup_equals_raw_aggregate(schema: ClickHouseClient, rollup: str) -> None:
-    events = random_events(20_000, START_MS, 6 * HOUR_MS)
+def test_rollup_equals_raw_aggregate(schema: ClickHouseClient, start_ms: int, rollup: str) -> None:
+    events = random_events(20_000, start_ms, 6 * HOUR_MS)
     # Several blocks, as the consumer writes them.
     for i in range(0, len(events), 5_000):
         schema.insert("events", to_columns(events[i : i + 5_000]), settings=DEDUP)
@@ -47,8 +58,10 @@ def test_rollup_equals_raw_aggregate(schema: ClickHouseClient, rollup: str) -> N
     assert from_rollup == from_raw
 
 
-def test_retried_insert_with_same_token_changes_nothing(schema: ClickHouseClient) -> None:
-    columns = to_columns(random_events(3_000, START_MS, 2 * HOUR_MS, seed=11))
+def test_retried_insert_with_same_token_changes_nothing(
+    schema: ClickHouseClient, start_ms: int
+) -> None:
+    columns = to_columns(random_events(3_000, start_ms, 2 * HOUR_MS, seed=11))
     token = {"insert_deduplication_token": "ad-events:0:1000-3999", **DEDUP}
     schema.insert("events", columns, settings=token)
     before = totals(schema)
@@ -58,10 +71,10 @@ def test_retried_insert_with_same_token_changes_nothing(schema: ClickHouseClient
 
 
 def test_negative_control_duplicate_without_dedup_is_caught_by_the_oracle(
-    schema: ClickHouseClient,
+    schema: ClickHouseClient, start_ms: int
 ) -> None:
     """Guards the test above: when dedup is off, the same oracle must see the double count."""
-    columns = to_columns(random_events(3_000, START_MS, 2 * HOUR_MS, seed=12))
+    columns = to_columns(random_events(3_000, start_ms, 2 * HOUR_MS, seed=12))
     for _ in range(2):
         schema.insert("events", columns, settings={"insert_deduplicate": 0})
     db = schema.database
@@ -70,9 +83,9 @@ def test_negative_control_duplicate_without_dedup_is_caught_by_the_oracle(
     assert totals(schema)[2] == (6_000,)
 
 
-def test_live_totals_projection_answers_exactly(schema: ClickHouseClient) -> None:
+def test_live_totals_projection_answers_exactly(schema: ClickHouseClient, start_ms: int) -> None:
     """The live panel's shape (totals per minute and type) reads the projection and agrees."""
-    events = random_events(8_000, START_MS, 2 * HOUR_MS, seed=13)
+    events = random_events(8_000, start_ms, 2 * HOUR_MS, seed=13)
     schema.insert("events", to_columns(events), settings=DEDUP)
     db = schema.database
     live = (
