@@ -72,6 +72,10 @@ def plan_chunks(
     chunks: list[Chunk] = []
     offset = 0
     for slot, count in zip(slots, allocate(events, [s.weight for s in slots]), strict=True):
+        if not count:
+            # Few events over many hours, or a sliver of an hour at either end (its length,
+            # so its share, depends on the minute the seed runs): nothing to write there.
+            continue
         pieces = -(-count // chunk_rows)
         span = slot.end_ms - slot.start_ms
         edges = [slot.start_ms + span * j // pieces for j in range(pieces + 1)]

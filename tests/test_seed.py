@@ -199,6 +199,19 @@ def test_chunks_stay_inside_one_hour_and_cover_every_row() -> None:
     )
 
 
+@pytest.mark.parametrize("sliver_ms", [1, 10_000, 59 * 60_000])
+def test_an_hour_with_no_rows_gets_no_chunk(sliver_ms: int) -> None:
+    # `adpulse seed` ends at now, so its first hour is a sliver whose length depends on the
+    # minute it runs; with few events that sliver's share rounds to 0 rows. That once divided
+    # by zero (a CLI run failed at some minutes of the hour and passed at others).
+    start = 1_795_651_200_000 + HOUR_MS - sliver_ms
+    chunks = plan_chunks(MODEL, 20, start, start + 2 * DAY_MS, chunk_rows=30_000)
+    assert sum(c.rows for c in chunks) == 20
+    assert all(c.rows > 0 for c in chunks)
+    few = plan_chunks(MODEL, 1, start, start + 3 * HOUR_MS, chunk_rows=30_000)
+    assert [c.rows for c in few] == [1]
+
+
 def test_alias_table_reproduces_the_weights() -> None:
     weights = [5.0, 1.0, 0.5, 3.0, 0.01]
     keep, alias = alias_table(weights)
