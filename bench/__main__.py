@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -61,6 +62,15 @@ def main(argv: list[str] | None = None) -> None:
     ingest.add_argument("--path", default=None, help="chDB data path (recreated)")
     ingest.add_argument("--out", type=Path, default=None, help="JSON report path")
     ingest.set_defaults(run=_ingest)
+    soak = benchmarks.add_parser(
+        "soak", help="adpulse up left running: every process's memory, start against end"
+    )
+    soak.add_argument("--rate", type=float, default=20_000, help="events/s (10x the default)")
+    soak.add_argument("--minutes", type=float, default=30, help="how long to run")
+    soak.add_argument("--window", type=float, default=60, help="adpulse up --broker-window")
+    soak.add_argument("--warmup", type=float, default=120, help="seconds before the baseline")
+    soak.add_argument("--out", type=Path, default=None, help="JSON report path")
+    soak.set_defaults(run=_soak)
     # bench.api parses its own options (`python -m bench api --help` shows them).
     benchmarks.add_parser(
         "api", help="the dashboard's request mix against the served API", add_help=False
@@ -73,7 +83,14 @@ def main(argv: list[str] | None = None) -> None:
         return
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
-    args.run(args)
+    from bench.schema import NoSamples
+
+    try:
+        args.run(args)
+    except NoSamples as exc:
+        # A figure without samples is no figure: say why, write no report, exit non-zero.
+        print(f"error: no samples: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 def _ingest(args: argparse.Namespace) -> None:
@@ -83,6 +100,19 @@ def _ingest(args: argparse.Namespace) -> None:
 
     report = run(args.events, args.rate, args.duration, args.path or DEFAULT_PATH)
     out = args.out or RESULTS / f"ingest-{datetime.now(UTC):%Y-%m-%d}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
+    print(render(report))
+    print(f"report: {out}")
+
+
+def _soak(args: argparse.Namespace) -> None:
+    import orjson
+
+    from bench.soak import render, run
+
+    report = run(args.rate, args.minutes, args.window, args.warmup)
+    out = args.out or RESULTS / f"soak-{datetime.now(UTC):%Y-%m-%d}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
     print(render(report))

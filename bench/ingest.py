@@ -29,11 +29,15 @@ from adpulse.kafka.topics import apply_topics
 from adpulse.settings import Settings, load_settings
 from adpulse.topology import single
 from adpulse.traffic import TrafficModel, iter_events
+from bench.schema import NoSamples
 from consumers.consumer import IngestConsumer
 from consumers.gc_tuning import tune_for_ingest
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PATH = "/tmp/adpulse-bench/ingest-chdb"
+# Freshness skips the first seconds: the consumer's first flush after the group forms is not
+# steady state.
+WARMUP_S = 10.0
 
 
 def _free_port() -> int:
@@ -179,13 +183,19 @@ def freshness(bootstrap: str, client: ClickHouseClient, rate: float, flush_s: fl
 
     sent = orjson.loads(gen.stdout)
     db = client.database
-    # Skip the first 10 s: the consumer's first flush after the group forms is not steady state.
     p50, p95, p99, n = client.query(
         "SELECT quantilesExact(0.5, 0.95, 0.99)(lag)[1], quantilesExact(0.5, 0.95, 0.99)(lag)[2],"
         " quantilesExact(0.5, 0.95, 0.99)(lag)[3], count() FROM ("
         f"SELECT toFloat64(ingested_at) - toFloat64(event_time) AS lag FROM {db}.events "
-        f"WHERE event_time >= (SELECT min(event_time) FROM {db}.events) + INTERVAL 10 SECOND)"
+        f"WHERE event_time >= (SELECT min(event_time) FROM {db}.events) "
+        f"+ INTERVAL {WARMUP_S:g} SECOND)"
     )[0]
+    if not n:
+        raise NoSamples(
+            f"freshness at flush {flush_s:g} s: no event written after the first "
+            f"{WARMUP_S:g} s, which are skipped as warm-up ({sent['sent']:,} sent in "
+            f"{duration:g} s); run longer than {WARMUP_S:g} s, e.g. --duration 40"
+        )
     return {
         "rate": rate,
         "achieved_rate": round(sent["rate"]),

@@ -128,8 +128,14 @@ def run_once(session: Any, sql: str, params: dict[str, str]) -> Sample:
     return Sample(ms, result.storage_rows_read(), result.storage_bytes_read(), data)
 
 
+class NoSamples(Exception):
+    """A figure has nothing to be computed from: an error with its reason, never a 0."""
+
+
 def percentile(values: list[float], p: float) -> float:
-    """Nearest-rank percentile."""
+    """Nearest-rank percentile; NoSamples when there are no values."""
+    if not values:
+        raise NoSamples(f"P{p:g} of no samples")
     ordered = sorted(values)
     return round(ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)], 2)
 
