@@ -41,6 +41,17 @@ def up(
     no_dashboard: Annotated[
         bool, typer.Option("--no-dashboard", help="Skip the dashboard (no Node.js needed).")
     ] = False,
+    broker_window: Annotated[
+        float,
+        typer.Option(
+            help=(
+                "Seconds of events per topic on the local broker. The generator moves to a new "
+                "topic this often and the old one is deleted once committed, so the broker "
+                "holds about two windows (about 40 MB per minute at 2,000 events/s)."
+            ),
+            min=1,
+        ),
+    ] = 60.0,
 ) -> None:
     """Run adpulse on this machine until Ctrl-C: embedded ClickHouse, a local Kafka-protocol
     broker, a traffic generator, the consumer, the API and the dashboard (one URL to open).
@@ -49,7 +60,13 @@ def up(
         from adpulse.local.up import run_local
         from adpulse.settings import get_settings
 
-        run_local(get_settings(), rate=rate, generate=not no_generator, dashboard=not no_dashboard)
+        run_local(
+            get_settings(),
+            rate=rate,
+            generate=not no_generator,
+            dashboard=not no_dashboard,
+            broker_window_s=broker_window,
+        )
 
 
 schema_app.command("render")(schema_render)

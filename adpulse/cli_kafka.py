@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -50,6 +51,13 @@ def generate_command(
         typer.Option(help="Share of deliberately malformed messages (0..1), for testing."),
     ] = 0.0,
     seed: Annotated[int | None, typer.Option(help="Random seed, for repeatable traffic.")] = None,
+    topic_file: Annotated[
+        Path | None,
+        typer.Option(
+            hidden=True,
+            help="Produce to the topic this file names and follow it (used by `adpulse up`).",
+        ),
+    ] = None,
     json: JsonOpt = False,
 ) -> None:
     """Produce realistic ad events (the model `adpulse seed` uses) at a steady rate."""
@@ -59,7 +67,7 @@ def generate_command(
 
         from rich.progress import Progress, TextColumn, TimeElapsedColumn
 
-        from adpulse.generate import GenerateSummary, generate
+        from adpulse.generate import GenerateSummary, TopicFile, generate
         from adpulse.settings import get_settings
 
         settings = get_settings()
@@ -83,6 +91,7 @@ def generate_command(
                     seed=seed,
                     progress=show,
                     should_stop=stopping.is_set,
+                    topic_file=TopicFile(topic_file) if topic_file else None,
                 )
             except KeyboardInterrupt:
                 raise typer.Exit(code=130) from None

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from adpulse.errors import AdpulseError
@@ -30,6 +32,48 @@ class GenerateSummary:
         return self.sent / self.seconds if self.seconds else 0.0
 
 
+class TopicFile:
+    """The topic to produce to, named in a file that another process rewrites.
+
+    `adpulse up` moves the generator to a new topic now and then, so that the local broker can
+    drop the old one (`adpulse.local.rotation`). The generator writes the topic it produces to
+    into FILE.ack once everything it sent to the previous topic is delivered.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.ack = path.with_name(path.name + ".ack")
+        self._seen: tuple[int, str] | None = None
+
+    def wanted(self) -> str:
+        """The topic the file names now (re-read only when the file changed)."""
+        stamp = os.stat(self.path).st_mtime_ns
+        if self._seen is None or self._seen[0] != stamp:
+            self._seen = (stamp, self.path.read_text().strip())
+        return self._seen[1]
+
+    def point_to(self, topic: str) -> None:
+        """Ask the generator to move to `topic` (the side that owns the topics calls this)."""
+        _replace(self.path, topic)
+
+    def acknowledge(self, topic: str) -> None:
+        """Say that `topic` is where messages go now and the previous one is fully delivered."""
+        _replace(self.ack, topic)
+
+    def acknowledged(self) -> str | None:
+        """The topic the generator last acknowledged, if any."""
+        try:
+            return self.ack.read_text().strip()
+        except FileNotFoundError:
+            return None
+
+
+def _replace(path: Path, text: str) -> None:
+    part = path.with_name(path.name + ".part")
+    part.write_text(text)
+    part.replace(path)  # atomic: a reader sees the old or the new text, never half
+
+
 def generate(
     settings: Settings,
     *,
@@ -40,9 +84,11 @@ def generate(
     model: TrafficModel | None = None,
     progress: Callable[[GenerateSummary], None] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    topic_file: TopicFile | None = None,
 ) -> GenerateSummary:
     """Produce `rate` messages/s for `duration` s (None: until `should_stop`), keyed by event_id
-    so a producer retry lands in the same partition. A `bad_fraction` share is malformed."""
+    so a producer retry lands in the same partition. A `bad_fraction` share is malformed.
+    With `topic_file`, produce to the topic it names and follow it when it changes."""
     from confluent_kafka import Producer
 
     if rate <= 0:
@@ -69,11 +115,20 @@ def generate(
             },
         )
     )
+    topic = settings.events_topic
+    if topic_file is not None:
+        topic = topic_file.wanted()
+        topic_file.acknowledge(topic)
     started = time.monotonic()
     last_report = started
     previous: Event | None = None
     try:
         while not should_stop():
+            if topic_file is not None and topic_file.wanted() != topic:
+                # Everything sent to the old topic is delivered before we say we left it.
+                producer.flush(30)
+                topic = topic_file.wanted()
+                topic_file.acknowledge(topic)
             now = time.monotonic()
             elapsed = now - started
             if duration is not None and elapsed >= duration:
@@ -89,7 +144,7 @@ def generate(
                 else:
                     value, key = encode(event), event.event_id.encode()
                     previous = event
-                _produce(producer, settings.events_topic, value, key, on_delivery)
+                _produce(producer, topic, value, key, on_delivery)
                 summary.sent += 1
             producer.poll(0)
             if progress and now - last_report >= 0.25:

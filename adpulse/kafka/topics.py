@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from adpulse.errors import AdpulseError
 from adpulse.settings import Settings
 
+# Short-lived admin clients: warnings and errors only (their teardown notices are routine).
+_ADMIN = {"socket.timeout.ms": 10_000, "log_level": 4}
+
 
 @dataclass(frozen=True)
 class TopicSpec:
@@ -69,7 +72,7 @@ def apply_topics(
 
     specs = desired_topics(settings) if specs is None else specs
     bootstrap = settings.kafka_bootstrap
-    admin = AdminClient(kafka_config(settings, **{"socket.timeout.ms": 10_000}))
+    admin = AdminClient(kafka_config(settings, **_ADMIN))
     try:
         existing = admin.list_topics(timeout=timeout).topics
     except KafkaException as exc:
@@ -105,3 +108,42 @@ def apply_topics(
         problems = compare(spec, partitions, config)
         reports.append(TopicReport(spec.name, "mismatch" if problems else "ok", problems))
     return reports
+
+
+def delete_topic(settings: Settings, name: str, timeout: float = 15.0) -> None:
+    """Delete one topic and wait for the broker to confirm."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient
+
+    from adpulse.kafka.client_config import kafka_config
+
+    admin = AdminClient(kafka_config(settings, **_ADMIN))
+    try:
+        admin.delete_topics([name], operation_timeout=timeout)[name].result(timeout)
+    except KafkaException as exc:
+        raise AdpulseError(f"could not delete topic {name}: {exc}") from None
+
+
+def unread_partitions(settings: Settings, topic: str, group: str, timeout: float = 10.0) -> int:
+    """How many partitions of `topic` hold messages after `group`'s committed offset.
+
+    Compares offsets, never counts: a broker's watermarks need not equal its message count.
+    """
+    from confluent_kafka import Consumer, TopicPartition
+
+    from adpulse.kafka.client_config import kafka_config
+
+    probe = Consumer(
+        kafka_config(settings, **_ADMIN, **{"group.id": group, "enable.auto.commit": False})
+    )
+    try:
+        partitions = probe.list_topics(topic, timeout=timeout).topics[topic].partitions
+        committed = probe.committed([TopicPartition(topic, p) for p in partitions], timeout)
+        unread = 0
+        for tp in committed:
+            _low, high = probe.get_watermark_offsets(tp, timeout=timeout)
+            if high > max(tp.offset, 0):
+                unread += 1
+        return unread
+    finally:
+        probe.close()

@@ -11,7 +11,6 @@ import hashlib
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 import typer
 
 from adpulse.errors import AdpulseError
+from adpulse.local import processes
 from adpulse.settings import Settings
 
 DASHBOARD_DIR = Path(__file__).resolve().parents[2] / "dashboard"
@@ -210,17 +210,6 @@ def _wait_until_answers(url: str, proc: subprocess.Popen[bytes], log: Path) -> N
     raise DashboardError(f"the dashboard did not answer at {url} within {_START_TIMEOUT_S:.0f} s")
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is not None:
-        return
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(_STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-
-
 @contextmanager
 def run_dashboard(
     settings: Settings, api_url: str, api_key: str | None, logs: Path
@@ -243,16 +232,15 @@ def run_dashboard(
     url = f"http://127.0.0.1:{port}"
     log = logs / "dashboard.log"
     with log.open("ab") as out:
-        proc = subprocess.Popen(
+        # Stopped by us, in order, not by the terminal's Ctrl-C; dies with us if we are killed.
+        proc = processes.spawn(
             [node, str(_next_bin()), "start", "-p", str(port), "-H", "127.0.0.1"],
             cwd=DASHBOARD_DIR,
             env=dashboard_env(os.environ, api_url, api_key, port),
-            stdout=out,
-            stderr=out,
-            start_new_session=True,  # stopped by us, in order, not by the Ctrl-C of the terminal
+            out=out,
         )
     try:
         _wait_until_answers(f"{url}/healthz", proc, log)
         yield url
     finally:
-        _stop(proc)
+        processes.stop(proc, timeout=_STOP_TIMEOUT_S)

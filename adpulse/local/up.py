@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -25,17 +24,30 @@ from adpulse.clickhouse.migrate import Migrator
 from adpulse.clickhouse.schema import SchemaOptions
 from adpulse.clickhouse.url import EmbeddedTarget, parse_clickhouse_url
 from adpulse.errors import ConfigError
-from adpulse.kafka.broker import local_broker, port_open
-from adpulse.kafka.topics import apply_topics
+from adpulse.generate import TopicFile
+from adpulse.kafka.broker import local_broker
+from adpulse.local import processes
+from adpulse.local.ports import Port, ensure_free
+from adpulse.local.rotation import CLOSE_DRAIN_S, RotatingIngest
 from adpulse.settings import Settings
 from adpulse.topology import single
-from consumers.consumer import IngestConsumer
 from consumers.metrics import ConsumerMetrics
 
 log = logging.getLogger("adpulse.up")
 
+# A new events topic this often; the old one is deleted once committed (see rotation.py).
+DEFAULT_BROKER_WINDOW_S = 60.0
+STATUS_EVERY_S = 10.0
 
-def run_local(settings: Settings, *, rate: float, generate: bool, dashboard: bool = True) -> None:
+
+def run_local(
+    settings: Settings,
+    *,
+    rate: float,
+    generate: bool,
+    dashboard: bool = True,
+    broker_window_s: float = DEFAULT_BROKER_WINDOW_S,
+) -> None:
     """Start everything, print where it is, and run until Ctrl-C; then stop in order."""
     target = parse_clickhouse_url(settings.clickhouse_url)
     if not isinstance(target, EmbeddedTarget):
@@ -43,6 +55,9 @@ def run_local(settings: Settings, *, rate: float, generate: bool, dashboard: boo
             "ADPULSE_CLICKHOUSE_URL points at a server; `adpulse up` runs the local stack on the "
             "embedded engine. Unset it (or use chdb://PATH), or use `adpulse schema migrate`"
         )
+    if broker_window_s <= 0:
+        raise ConfigError(f"--broker-window must be positive, got {broker_window_s:g}")
+    ensure_free(_ports(settings, dashboard))
     logs = settings.state_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(
@@ -59,18 +74,37 @@ def run_local(settings: Settings, *, rate: float, generate: bool, dashboard: boo
         typer.echo(f"ClickHouse  embedded chDB at {Path(target.path).resolve()}")
         typer.echo(f"            database {client.database}, {applied} migration(s) applied now")
 
-        bootstrap = stack.enter_context(_broker(settings, logs))
+        bootstrap, own_broker = stack.enter_context(_broker(settings, logs))
         settings = settings.model_copy(update={"kafka_bootstrap": bootstrap})
-        apply_topics(settings)
-        typer.echo(f"Kafka       {bootstrap}  topics {settings.events_topic}, {settings.dlq_topic}")
-
-        consumer = _start_consumer(settings, client, stack)
+        ingest = _start_ingest(
+            settings,
+            client,
+            stack,
+            own_broker=own_broker,
+            rotate=generate and own_broker,
+            window_s=broker_window_s,
+        )
+        if ingest.topic_file is not None:
+            typer.echo(
+                f"Kafka       {bootstrap} (tansu, started by this run)  topics "
+                f"{settings.events_topic}.{ingest.run_id}.N, {settings.dlq_topic}"
+            )
+            typer.echo(
+                f"            a new events topic every {broker_window_s:g} s; each is deleted "
+                "once committed, so the broker holds about two windows"
+            )
+        else:
+            owner = "tansu, started by this run" if own_broker else "external"
+            typer.echo(
+                f"Kafka       {bootstrap} ({owner})  topics "
+                f"{settings.events_topic}, {settings.dlq_topic}"
+            )
         typer.echo(
             f"Consumer    flushing every {settings.batch_interval_s:g} s; "
             f"metrics http://127.0.0.1:{settings.metrics_port}/metrics"
         )
         if generate:
-            stack.enter_context(_generator(settings, rate, logs))
+            stack.enter_context(_generator(settings, rate, logs, ingest.topic_file))
             typer.echo(f"Generator   {rate:,.0f} events/s (logs in {logs})")
         named = _name_demo_campaigns(settings)
         typer.echo(f"Metadata    {named} demo campaign names added (imports are never replaced)")
@@ -82,12 +116,24 @@ def run_local(settings: Settings, *, rate: float, generate: bool, dashboard: boo
             url = stack.enter_context(run_dashboard(settings, api_url, None, logs))
             typer.echo(f"Dashboard   {url}")
         typer.echo("Ctrl-C stops everything cleanly.")
-        _report_until(stop, consumer)
+        _run_until(stop, ingest)
         typer.echo("stopping: generator first, then the consumer flushes and commits")
     typer.echo(
-        f"stopped: {consumer.summary.rows:,} events written this run, "
-        f"{consumer.summary.dead_letters:,} dead letters"
+        f"stopped: {ingest.rows:,} events written this run, {ingest.dead_letters:,} dead letters"
     )
+
+
+def _ports(settings: Settings, dashboard: bool) -> list[Port]:
+    """Every port this run will listen on, checked before anything starts."""
+    ports = [Port("API", settings.api_port, "ADPULSE_API_PORT")]
+    if settings.metrics_port:
+        ports.append(Port("consumer metrics", settings.metrics_port, "ADPULSE_METRICS_PORT"))
+    if dashboard:
+        ports.append(Port("dashboard", settings.dashboard_port, "ADPULSE_DASHBOARD_PORT"))
+    host, port = _bootstrap_address(settings)
+    if _is_loopback(host):
+        ports.append(Port("Kafka broker", port, "ADPULSE_KAFKA_BOOTSTRAP (127.0.0.1:PORT)"))
+    return ports
 
 
 def _migrate(client: ClickHouseClient, settings: Settings) -> int:
@@ -104,61 +150,69 @@ def _migrate(client: ClickHouseClient, settings: Settings) -> int:
     return len(migrator.migrate())
 
 
-@contextmanager
-def _broker(settings: Settings, logs: Path) -> Iterator[str]:
-    """Use the configured Kafka if one answers there; else start tansu on that address."""
+def _bootstrap_address(settings: Settings) -> tuple[str, int]:
     host, _, port = settings.kafka_bootstrap.split(",")[0].rpartition(":")
-    if port_open(host or "127.0.0.1", int(port)):
-        yield settings.kafka_bootstrap
-        return
-    if host not in ("127.0.0.1", "localhost", ""):
+    if not port.isdigit():
         raise ConfigError(
-            f"ADPULSE_KAFKA_BOOTSTRAP={settings.kafka_bootstrap} does not answer, and a local "
-            "broker can only be started on 127.0.0.1"
+            f"ADPULSE_KAFKA_BOOTSTRAP={settings.kafka_bootstrap} needs HOST:PORT, "
+            "for example 127.0.0.1:9092"
         )
-    with local_broker(int(port), log=logs / "broker.log") as bootstrap:
-        yield bootstrap
+    return host or "127.0.0.1", int(port)
 
 
-def _start_consumer(
-    settings: Settings, client: ClickHouseClient, stack: ExitStack
-) -> IngestConsumer:
+def _is_loopback(host: str) -> bool:
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+@contextmanager
+def _broker(settings: Settings, logs: Path) -> Iterator[tuple[str, bool]]:
+    """Start tansu on the loopback address configured; an address elsewhere is the user's own
+    Kafka, used as it is. Yields (bootstrap, whether this run started the broker)."""
+    host, port = _bootstrap_address(settings)
+    if not _is_loopback(host):
+        yield settings.kafka_bootstrap, False
+        return
+    with local_broker(port, host=host, log=logs / "broker.log") as bootstrap:
+        yield bootstrap, True
+
+
+def _start_ingest(
+    settings: Settings,
+    client: ClickHouseClient,
+    stack: ExitStack,
+    *,
+    own_broker: bool,
+    rotate: bool,
+    window_s: float,
+) -> RotatingIngest:
     metrics = ConsumerMetrics()
     if settings.metrics_port:
         server = metrics.serve(settings.metrics_port)
         stack.callback(server.shutdown)
-    consumer = IngestConsumer(settings, client, metrics=metrics, name="adpulse-up")
-    thread = threading.Thread(target=consumer.run, name="consumer", daemon=True)
-    thread.start()
-
-    def stop_consumer() -> None:
-        consumer.stop()
-        thread.join(30)
-
-    stack.callback(stop_consumer)
-    return consumer
+    topic_file = TopicFile(settings.state_dir / "events-topic") if rotate else None
+    ingest = RotatingIngest(settings, client, metrics, topic_file, window_s)
+    ingest.start()
+    # Our broker forgets everything when it stops: read it to the end first. A Kafka of the
+    # user's own keeps what is unread for the next run.
+    stack.callback(ingest.close, CLOSE_DRAIN_S if own_broker else 0)
+    return ingest
 
 
 @contextmanager
-def _generator(settings: Settings, rate: float, logs: Path) -> Iterator[None]:
+def _generator(
+    settings: Settings, rate: float, logs: Path, topic_file: TopicFile | None
+) -> Iterator[None]:
     env = {**os.environ, "ADPULSE_KAFKA_BOOTSTRAP": settings.kafka_bootstrap}
+    args = [sys.executable, "-m", "cli", "generate", "--rate", str(rate)]
+    if topic_file is not None:
+        args += ["--topic-file", str(topic_file.path)]
     with (logs / "generator.log").open("ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "cli", "generate", "--rate", str(rate)],
-            env=env,
-            stdout=out,
-            stderr=out,
-            cwd=Path(__file__).resolve().parents[2],
-            start_new_session=True,  # stopped by us, in order, not by the terminal's Ctrl-C
-        )
+        # Stopped by us, in order, not by the terminal's Ctrl-C; dies with us if we are killed.
+        proc = processes.spawn(args, env=env, out=out, cwd=Path(__file__).resolve().parents[2])
         try:
             yield
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            processes.stop(proc, timeout=15)
 
 
 def _name_demo_campaigns(settings: Settings) -> int:
@@ -210,13 +264,19 @@ def _on_signals(stop: threading.Event) -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-def _report_until(stop: threading.Event, consumer: IngestConsumer) -> None:
-    """One status line every 10 s until stopped."""
-    metrics = consumer.metrics
-    while not stop.wait(10):
-        freshness = metrics.freshness._value.get()
+def _run_until(stop: threading.Event, ingest: RotatingIngest) -> None:
+    """Move the events to a new topic when due, and print a status line every 10 s."""
+    last_rows, last_at = ingest.rows, time.monotonic()
+    while not stop.wait(1):
+        ingest.tick()
+        now = time.monotonic()
+        if now - last_at < STATUS_EVERY_S:
+            continue
+        rows = ingest.rows
+        freshness = ingest.metrics.freshness._value.get()
         typer.echo(
-            f"{time.strftime('%H:%M:%S')}  written {consumer.summary.rows:,} events, "
-            f"{metrics.rows_per_second._value.get():,.0f}/s, freshness {freshness:.1f} s, "
-            f"dead letters {consumer.summary.dead_letters:,}"
+            f"{time.strftime('%H:%M:%S')}  written {rows:,} events, "
+            f"{(rows - last_rows) / (now - last_at):,.0f}/s, freshness {freshness:.1f} s, "
+            f"dead letters {ingest.dead_letters:,}"
         )
+        last_rows, last_at = rows, now

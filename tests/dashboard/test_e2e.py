@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 import urllib.error
@@ -22,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.clickhouse_server import free_port
+from tests.support.processes import descendants, wait_gone
 
 # A cold checkout installs npm packages and builds first: longer than the suite's 300 s limit.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
@@ -42,6 +44,8 @@ class Stack:
     url: str
     api_url: str
     log: Path
+    pid: int
+    ports: tuple[int, ...]  # every port `adpulse up` listens on or started a listener on
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
@@ -85,19 +89,18 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             pytest.fail(f"{what}: {SETUP_HINT}")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     tmp = tmp_path_factory.mktemp("dashboard-e2e")
-    api_port, dashboard_port = free_port(), free_port()
+    api_port, dashboard_port, kafka_port, metrics_port = (free_port() for _ in range(4))
     env = {
         **os.environ,
         "ADPULSE_STATE_DIR": str(tmp / "state"),
         "ADPULSE_CLICKHOUSE_URL": f"chdb://{tmp / 'chdb'}",
-        "ADPULSE_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}",
+        "ADPULSE_KAFKA_BOOTSTRAP": f"127.0.0.1:{kafka_port}",
         "ADPULSE_API_PORT": str(api_port),
         "ADPULSE_DASHBOARD_PORT": str(dashboard_port),
-        "ADPULSE_METRICS_PORT": str(free_port()),
+        "ADPULSE_METRICS_PORT": str(metrics_port),
     }
     env.pop("ADPULSE_API_KEY", None)
     log = tmp / "up.log"
-    stack = Stack(f"http://127.0.0.1:{dashboard_port}", f"http://127.0.0.1:{api_port}", log)
     with log.open("wb") as out:
         proc = subprocess.Popen(
             UP_COMMAND,
@@ -107,6 +110,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    stack = Stack(
+        f"http://127.0.0.1:{dashboard_port}",
+        f"http://127.0.0.1:{api_port}",
+        log,
+        proc.pid,
+        (api_port, dashboard_port, kafka_port, metrics_port),
+    )
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
         # Ready once the dashboard answers and `adpulse up` has said where (it says so after).
@@ -153,3 +163,18 @@ def test_dashboard_in_headless_chromium(stack: Stack) -> None:
     assert done.returncode == 0, f"{report}\nadpulse up said:\n{_tail(stack.output())}"
     for view in ("overview-laptop", "overview-phone", "campaign-laptop", "empty-range"):
         assert (ARTIFACTS / f"{view}.png").stat().st_size > 10_000, f"no screenshot of {view}"
+
+
+def test_sigkill_of_up_takes_the_dashboard_and_broker_with_it(stack: Stack) -> None:
+    """Last in this module: it ends the stack. No handler runs on SIGKILL, so what stops the
+    children is the parent-death signal each was started with."""
+    children = descendants(stack.pid)
+    commands = " ".join(Path(f"/proc/{pid}/cmdline").read_text() for pid in children)
+    assert "next" in commands and "tansu" in commands, commands
+    os.kill(stack.pid, signal.SIGKILL)
+    left = wait_gone(children, timeout=15)
+    assert not left, f"still running after adpulse up was killed: {sorted(left)}"
+    for port in stack.ports:
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.1", port))  # raises if anything still listens there
