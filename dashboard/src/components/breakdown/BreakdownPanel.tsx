@@ -1,8 +1,8 @@
 "use client";
 import { BarList } from "@/components/BarList";
 import { Card } from "@/components/Card";
+import { PanelState, panelStatus } from "@/components/PanelState";
 import { Skeleton } from "@/components/Skeleton";
-import { StateMessage } from "@/components/StateMessage";
 import { breakdownRequest, type Loaded } from "@/lib/api";
 import { formatCount, formatCountry, formatDevice, formatPercent, formatRange } from "@/lib/format";
 import { usePanelWindow } from "@/lib/usePanelWindow";
@@ -42,7 +42,7 @@ export function BreakdownPanel({
         widened ? `; whole hours, ${formatRange(new Date(data.from), new Date(data.to))}` : ""
       }`
     : "Impressions and CTR";
-  const state = data ? (stale ? "loading" : shown === 0 ? "empty" : "ready") : error ? "error" : "loading";
+  const state = panelStatus({ data, error, stale, empty: shown === 0 });
 
   return (
     <Card
@@ -54,33 +54,35 @@ export function BreakdownPanel({
       data-state={state}
       data-url={data && !stale ? req.url : undefined}
     >
-      {data && shown > 0 ? (
-        <>
-          <div className="barlist-head" aria-hidden="true">
-            <span>{HEADINGS[by]}</span>
-            <span>Impressions</span>
-            <span>CTR</span>
-          </div>
-          <BarList
-            label={`Impressions ${TITLES[by].toLowerCase()}`}
-            items={data.rows.map((row) => ({
-              key: row.value,
-              label: LABELS[by](row.value),
-              value: row.impressions,
-              display: formatCount(row.impressions),
-              detail: formatPercent(row.ctr),
-            }))}
-          />
-        </>
-      ) : data ? (
-        <StateMessage kind="empty" title="No events in this range" />
-      ) : error ? (
-        <StateMessage kind="error" title="This breakdown is unavailable" onRetry={retry}>
-          {error}
-        </StateMessage>
-      ) : (
-        <Skeleton height={200} />
-      )}
+      <PanelState
+        data={data}
+        error={error}
+        onRetry={retry}
+        skeleton={<Skeleton height={200} />}
+        errorTitle="This breakdown is unavailable"
+        empty={{ when: shown === 0, title: "No events in this range" }}
+        warnOnError={false}
+      >
+        {(data) => (
+          <>
+            <div className="barlist-head" aria-hidden="true">
+              <span>{HEADINGS[by]}</span>
+              <span>Impressions</span>
+              <span>CTR</span>
+            </div>
+            <BarList
+              label={`Impressions ${TITLES[by].toLowerCase()}`}
+              items={data.rows.map((row) => ({
+                key: row.value,
+                label: LABELS[by](row.value),
+                value: row.impressions,
+                display: formatCount(row.impressions),
+                detail: formatPercent(row.ctr),
+              }))}
+            />
+          </>
+        )}
+      </PanelState>
     </Card>
   );
 }

@@ -2,8 +2,8 @@
 import Link from "next/link";
 import { useEffect, useState } from "react";
 import { Card } from "@/components/Card";
+import { PanelState, panelStatus } from "@/components/PanelState";
 import { Skeleton } from "@/components/Skeleton";
-import { StateMessage } from "@/components/StateMessage";
 import { campaignsRequest, exportUrl, type Loaded } from "@/lib/api";
 import { formatInteger } from "@/lib/format";
 import { METRICS } from "@/lib/metrics";
@@ -50,7 +50,7 @@ export function CampaignsTable({ initial }: { initial?: Loaded<Campaigns> }) {
   const first = data && data.rows.length ? data.offset + 1 : 0;
   const last = data ? data.offset + data.rows.length : 0;
   const pages = Math.max(1, Math.ceil(total / PAGE_SIZE));
-  const state = data ? (stale ? "loading" : data.rows.length ? "ready" : "empty") : error ? "error" : "loading";
+  const state = panelStatus({ data, error, stale, empty: data?.rows.length === 0 });
   const linkSearch = toSearch(rangeParams(view.range));
 
   const header = (key: SortKey, label: string, numeric: boolean) => {
@@ -108,62 +108,64 @@ export function CampaignsTable({ initial }: { initial?: Loaded<Campaigns> }) {
         </>
       }
     >
-      {data && data.rows.length ? (
-        <>
-          {error ? <p className="inline-warning">Showing the last answer: {error}</p> : null}
-          <div className="table-scroll">
-            <table className="table">
-              <caption className="visually-hidden">
-                Campaigns, sorted by {view.sort.replace("_micros", "")} {view.order === "asc" ? "ascending" : "descending"}
-              </caption>
-              <thead>
-                <tr>
-                  {header("name", "Campaign", false)}
-                  {header("status", "Status", false)}
-                  {NUMERIC_COLUMNS.map((key) => header(key, METRICS[key].label, true))}
-                </tr>
-              </thead>
-              <tbody>
-                {data.rows.map((row) => (
-                  <Row key={row.campaign_id} row={row} href={`/campaigns/${row.campaign_id}${linkSearch}`} />
-                ))}
-              </tbody>
-            </table>
-          </div>
-          <nav className="pager" aria-label="Campaign pages">
-            <span data-testid="page-info">
-              {formatInteger(first)}–{formatInteger(last)} of {formatInteger(total)}
-            </span>
-            <button
-              type="button"
-              className="button"
-              disabled={view.page <= 1}
-              onClick={() => setView({ page: view.page - 1 })}
-            >
-              Previous
-            </button>
-            <button
-              type="button"
-              className="button"
-              disabled={view.page >= pages}
-              onClick={() => setView({ page: view.page + 1 })}
-              data-testid="next-page"
-            >
-              Next
-            </button>
-          </nav>
-        </>
-      ) : data ? (
-        <StateMessage kind="empty" title={view.q ? `No campaign matches “${view.q}”` : "No campaigns with events in this range"}>
-          {view.q ? "Search looks at names, advertisers and exact ids." : "Pick another range."}
-        </StateMessage>
-      ) : error ? (
-        <StateMessage kind="error" title="Campaigns are unavailable" onRetry={retry}>
-          {error}
-        </StateMessage>
-      ) : (
-        <Skeleton height={320} />
-      )}
+      <PanelState
+        data={data}
+        error={error}
+        onRetry={retry}
+        skeleton={<Skeleton height={320} />}
+        errorTitle="Campaigns are unavailable"
+        empty={{
+          when: data?.rows.length === 0,
+          title: view.q ? `No campaign matches “${view.q}”` : "No campaigns with events in this range",
+          text: view.q ? "Search looks at names, advertisers and exact ids." : "Pick another range.",
+        }}
+      >
+        {(data) => (
+          <>
+            <div className="table-scroll">
+              <table className="table">
+                <caption className="visually-hidden">
+                  Campaigns, sorted by {view.sort.replace("_micros", "")} {view.order === "asc" ? "ascending" : "descending"}
+                </caption>
+                <thead>
+                  <tr>
+                    {header("name", "Campaign", false)}
+                    {header("status", "Status", false)}
+                    {NUMERIC_COLUMNS.map((key) => header(key, METRICS[key].label, true))}
+                  </tr>
+                </thead>
+                <tbody>
+                  {data.rows.map((row) => (
+                    <Row key={row.campaign_id} row={row} href={`/campaigns/${row.campaign_id}${linkSearch}`} />
+                  ))}
+                </tbody>
+              </table>
+            </div>
+            <nav className="pager" aria-label="Campaign pages">
+              <span data-testid="page-info">
+                {formatInteger(first)}–{formatInteger(last)} of {formatInteger(total)}
+              </span>
+              <button
+                type="button"
+                className="button"
+                disabled={view.page <= 1}
+                onClick={() => setView({ page: view.page - 1 })}
+              >
+                Previous
+              </button>
+              <button
+                type="button"
+                className="button"
+                disabled={view.page >= pages}
+                onClick={() => setView({ page: view.page + 1 })}
+                data-testid="next-page"
+              >
+                Next
+              </button>
+            </nav>
+          </>
+        )}
+      </PanelState>
     </Card>
   );
 }

@@ -5,6 +5,7 @@
 import { BreakdownPanel } from "@/components/breakdown/BreakdownPanel";
 import { CampaignsTable } from "@/components/campaigns/CampaignsTable";
 import { KpiCards } from "@/components/kpi/KpiCards";
+import { KpiRow, KpiSkeleton } from "@/components/kpi/KpiRow";
 import { FreshnessBadge } from "@/components/live/FreshnessBadge";
 import { LivePanel } from "@/components/live/LivePanel";
 import { Skeleton } from "@/components/Skeleton";
@@ -18,7 +19,6 @@ import {
   summaryRequest,
   timeseriesRequest,
 } from "@/lib/api";
-import { KPI_METRICS } from "@/lib/metrics";
 import { effectiveGranularity, type Window } from "@/lib/range";
 import { load } from "@/lib/server-api";
 import { PAGE_SIZE, type View } from "@/lib/view";
@@ -36,15 +36,9 @@ export async function KpiSection({ window, campaignId }: SectionProps) {
 
 export function KpiFallback() {
   return (
-    <section className="kpis" aria-label="Key figures" aria-busy="true" data-testid="kpi-cards" data-state="loading">
-      {KPI_METRICS.map((metric) => (
-        <div className="kpi" key={metric}>
-          <Skeleton height={14} width="40%" />
-          <Skeleton height={30} width="70%" />
-          <Skeleton height={12} width="55%" />
-        </div>
-      ))}
-    </section>
+    <KpiRow state="loading">
+      <KpiSkeleton />
+    </KpiRow>
   );
 }
 

@@ -69,6 +69,16 @@ describe("KpiCards", () => {
     await waitFor(() => expect(screen.getByTestId("kpi-cards").dataset.state).toBe("ready"));
   });
 
+  it("shows one placeholder per card until the first answer", () => {
+    vi.stubGlobal("fetch", vi.fn(() => new Promise(() => {})));
+    renderCards(undefined);
+    const cards = screen.getByTestId("kpi-cards");
+    expect(cards.dataset.state).toBe("loading");
+    expect(cards.getAttribute("aria-busy")).toBe("true");
+    expect(cards.querySelectorAll(":scope > .kpi")).toHaveLength(8);
+    expect(cards.querySelectorAll(".skeleton")).toHaveLength(24);
+  });
+
   it("says when there is nothing to compare with", () => {
     renderCards({ url: req.url, data: summary("a", "b") });
     expect(screen.getByTestId("kpi-clicks").textContent).toContain("— no data in the previous 1 h");

@@ -1,6 +1,5 @@
 "use client";
-import { Skeleton } from "@/components/Skeleton";
-import { StateMessage } from "@/components/StateMessage";
+import { PanelState, panelStatus } from "@/components/PanelState";
 import { summaryRequest, type Loaded } from "@/lib/api";
 import { KPI_METRICS } from "@/lib/metrics";
 import { describeSpan } from "@/lib/range";
@@ -8,47 +7,37 @@ import { usePanelWindow } from "@/lib/usePanelWindow";
 import { usePolled } from "@/lib/usePolled";
 import type { Summary } from "@/types";
 import { KpiCard } from "./KpiCard";
+import { KpiRow, KpiSkeleton } from "./KpiRow";
 
 /** The eight headline cards for the range (and campaign), each against the previous period. */
 export function KpiCards({ initial, campaignId }: { initial?: Loaded<Summary>; campaignId: number | null }) {
   const { window, live } = usePanelWindow();
   const req = summaryRequest(window, campaignId);
   const { data, error, stale, retry } = usePolled(req, initial, live);
-  const state = data ? (stale ? "loading" : "ready") : error ? "error" : "loading";
   return (
-    <section
-      className="kpis"
-      aria-label="Key figures"
-      aria-busy={state === "loading"}
-      data-testid="kpi-cards"
-      data-state={state}
-      data-url={data && !stale ? req.url : undefined}
-    >
-      {data ? (
-        KPI_METRICS.map((metric) => (
-          <KpiCard
-            key={metric}
-            metric={metric}
-            current={data}
-            previous={data.previous}
-            against={describeSpan(window)}
-          />
-        ))
-      ) : error ? (
-        <div className="kpis-error">
-          <StateMessage kind="error" title="Key figures are unavailable" onRetry={retry}>
-            {error}
-          </StateMessage>
-        </div>
-      ) : (
-        KPI_METRICS.map((metric) => (
-          <div className="kpi" key={metric}>
-            <Skeleton height={14} width="40%" />
-            <Skeleton height={30} width="70%" />
-            <Skeleton height={12} width="55%" />
-          </div>
-        ))
-      )}
-    </section>
+    <KpiRow state={panelStatus({ data, error, stale })} url={data && !stale ? req.url : undefined}>
+      {/* The cards are grid cells: no room for a warning above them, so a failed refresh is silent. */}
+      <PanelState
+        data={data}
+        error={error}
+        onRetry={retry}
+        skeleton={<KpiSkeleton />}
+        errorTitle="Key figures are unavailable"
+        warnOnError={false}
+        messageClassName="kpis-error"
+      >
+        {(data) =>
+          KPI_METRICS.map((metric) => (
+            <KpiCard
+              key={metric}
+              metric={metric}
+              current={data}
+              previous={data.previous}
+              against={describeSpan(window)}
+            />
+          ))
+        }
+      </PanelState>
+    </KpiRow>
   );
 }

@@ -1,8 +1,8 @@
 "use client";
 import { Card } from "@/components/Card";
 import { MinuteBars } from "@/components/MinuteBars";
+import { PanelState, panelStatus } from "@/components/PanelState";
 import { Skeleton } from "@/components/Skeleton";
-import { StateMessage } from "@/components/StateMessage";
 import { liveRequest, type Loaded } from "@/lib/api";
 import { formatCount, formatClock, formatInteger, formatMoneyCompact } from "@/lib/format";
 import { usePolled } from "@/lib/usePolled";
@@ -29,52 +29,54 @@ export function LivePanel({ initial }: { initial?: Loaded<Live> }) {
       subtitle="Last 15 minutes, all campaigns, refreshed every 10 s"
       className="panel-live"
       data-testid="live"
-      data-state={data ? "ready" : error ? "error" : "loading"}
+      data-state={panelStatus({ data, error })}
     >
-      {data ? (
-        <div className="live">
-          {error ? <p className="inline-warning">Showing the last answer: {error}</p> : null}
-          <p className="live-figure">
-            <span className="live-counter" data-testid="live-counter" data-value={impressions} title={formatInteger(impressions)}>
-              {formatInteger(impressions)}
-            </span>{" "}
-            <span className="live-unit">impressions</span>
-          </p>
-          {impressions === 0 ? (
-            <p className="live-note">No events in the last 15 minutes. Is traffic reaching the collector?</p>
-          ) : null}
-          <dl className="live-stats">
-            <div>
-              <dt>Clicks</dt>
-              <dd>{formatCount(total("clicks"))}</dd>
-            </div>
-            <div>
-              <dt>Conversions</dt>
-              <dd>{formatCount(total("conversions"))}</dd>
-            </div>
-            <div>
-              <dt>Spend</dt>
-              <dd>{formatMoneyCompact(total("spend_micros"))}</dd>
-            </div>
-            <div>
-              <dt>Last minute</dt>
-              <dd>{lastFull ? `${formatCount(lastFull.impressions)}/min` : "—"}</dd>
-            </div>
-          </dl>
-          <MinuteBars
-            bars={points.map((p) => ({ t: Date.parse(p.t), value: p.impressions }))}
-            label="Impressions"
-            formatTime={(t) => formatClock(new Date(t))}
-            formatValue={formatInteger}
-          />
-        </div>
-      ) : error ? (
-        <StateMessage kind="error" title="Live figures are unavailable" onRetry={retry}>
-          {error}
-        </StateMessage>
-      ) : (
-        <Skeleton height={220} />
-      )}
+      <PanelState
+        data={data}
+        error={error}
+        onRetry={retry}
+        skeleton={<Skeleton height={220} />}
+        errorTitle="Live figures are unavailable"
+        className="live"
+      >
+        {() => (
+          <>
+            <p className="live-figure">
+              <span className="live-counter" data-testid="live-counter" data-value={impressions} title={formatInteger(impressions)}>
+                {formatInteger(impressions)}
+              </span>{" "}
+              <span className="live-unit">impressions</span>
+            </p>
+            {impressions === 0 ? (
+              <p className="live-note">No events in the last 15 minutes. Is traffic reaching the collector?</p>
+            ) : null}
+            <dl className="live-stats">
+              <div>
+                <dt>Clicks</dt>
+                <dd>{formatCount(total("clicks"))}</dd>
+              </div>
+              <div>
+                <dt>Conversions</dt>
+                <dd>{formatCount(total("conversions"))}</dd>
+              </div>
+              <div>
+                <dt>Spend</dt>
+                <dd>{formatMoneyCompact(total("spend_micros"))}</dd>
+              </div>
+              <div>
+                <dt>Last minute</dt>
+                <dd>{lastFull ? `${formatCount(lastFull.impressions)}/min` : "—"}</dd>
+              </div>
+            </dl>
+            <MinuteBars
+              bars={points.map((p) => ({ t: Date.parse(p.t), value: p.impressions }))}
+              label="Impressions"
+              formatTime={(t) => formatClock(new Date(t))}
+              formatValue={formatInteger}
+            />
+          </>
+        )}
+      </PanelState>
     </Card>
   );
 }

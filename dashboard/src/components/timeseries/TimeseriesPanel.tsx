@@ -1,8 +1,8 @@
 "use client";
 import { Card } from "@/components/Card";
+import { PanelState, panelStatus } from "@/components/PanelState";
 import { Segmented } from "@/components/Segmented";
 import { Skeleton } from "@/components/Skeleton";
-import { StateMessage } from "@/components/StateMessage";
 import { TimeChart, type TimePoint } from "@/components/TimeChart";
 import { timeseriesRequest, type Loaded } from "@/lib/api";
 import { formatClock, formatDay, formatDayClock } from "@/lib/format";
@@ -47,7 +47,7 @@ export function TimeseriesPanel({
     granularity === "day" ? formatDay(new Date(t)) : multiDay ? formatDayClock(new Date(t)) : formatClock(new Date(t));
   const formatTime = (t: number) =>
     granularity === "day" ? `${formatDay(new Date(t))} (UTC day)` : `${formatDayClock(new Date(t))} UTC`;
-  const state = data ? (stale ? "loading" : empty ? "empty" : "ready") : error ? "error" : "loading";
+  const state = panelStatus({ data, error, stale, empty });
 
   return (
     <Card
@@ -92,9 +92,19 @@ export function TimeseriesPanel({
         </>
       }
     >
-      {data && !empty ? (
-        <>
-          {error ? <p className="inline-warning">Showing the last answer: {error}</p> : null}
+      <PanelState
+        data={data}
+        error={error}
+        onRetry={retry}
+        skeleton={<Skeleton height={260} />}
+        errorTitle="The chart is unavailable"
+        empty={{
+          when: empty,
+          title: "No events in this range",
+          text: "Pick another range, or check that traffic is flowing.",
+        }}
+      >
+        {() => (
           <TimeChart
             points={points}
             label={spec.label}
@@ -104,18 +114,8 @@ export function TimeseriesPanel({
             formatAxis={spec.format}
             partialFrom={partialFrom}
           />
-        </>
-      ) : data ? (
-        <StateMessage kind="empty" title="No events in this range">
-          Pick another range, or check that traffic is flowing.
-        </StateMessage>
-      ) : error ? (
-        <StateMessage kind="error" title="The chart is unavailable" onRetry={retry}>
-          {error}
-        </StateMessage>
-      ) : (
-        <Skeleton height={260} />
-      )}
+        )}
+      </PanelState>
     </Card>
   );
 }
