@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 import orjson
 
@@ -30,15 +31,25 @@ _ERROR_CODE = re.compile(r"Code: (\d+)")
 # while one session runs one at a time: the API's concurrent reads and the consumer's inserts
 # of `adpulse up` would otherwise queue behind each other. Sessions open lazily, up to this.
 SESSIONS_PER_PATH = 4
+# chDB starts with a server's cache sizes (5 GiB each for marks, primary indexes and index
+# marks, capped only at 90% of RAM). `adpulse up` at 20,000 events/s grew by 254 MB an hour
+# as they filled; an embedded engine shares a laptop, so they are capped here. A `chdb://`
+# URL's query overrides any of them, e.g. `?mark_cache_size=1073741824`.
+ENGINE_DEFAULTS = {
+    "mark_cache_size": str(256 * 2**20),
+    "primary_index_cache_size": str(256 * 2**20),
+    "index_mark_cache_size": str(64 * 2**20),
+}
 
 
 class _SessionPool:
     """The chDB sessions of one data path. A session is lent to one caller at a time, so a
     failed query's leftover output is cleared by that caller before anyone else reads."""
 
-    def __init__(self, path: str, size: int) -> None:
+    def __init__(self, path: str, size: int, engine: Mapping[str, str]) -> None:
         self.path = path
         self.size = size
+        self.connection = f"{path}?{urlencode({**ENGINE_DEFAULTS, **engine})}"
         self.users = 0
         self._idle: queue.LifoQueue[Any] = queue.LifoQueue()
         self._opened: list[Any] = []
@@ -61,7 +72,7 @@ class _SessionPool:
             if len(self._opened) < self.size:
                 from chdb import session
 
-                opened = session.Session(self.path)  # type: ignore[no-untyped-call]
+                opened = session.Session(self.connection)  # type: ignore[no-untyped-call]
                 self._opened.append(opened)
                 return opened
         return self._idle.get()
@@ -76,12 +87,13 @@ _pools: dict[str, _SessionPool] = {}
 _registry_lock = threading.Lock()
 
 
-def _open_pool(path: str) -> _SessionPool:
+def _open_pool(path: str, engine: Mapping[str, str]) -> _SessionPool:
+    """The path's pool; the engine settings of the first client to open a path hold for all."""
     with _registry_lock:
         pool = _pools.get(path)
         if pool is None:
             Path(path).mkdir(parents=True, exist_ok=True)
-            pool = _pools[path] = _SessionPool(path, SESSIONS_PER_PATH)
+            pool = _pools[path] = _SessionPool(path, SESSIONS_PER_PATH, engine)
         pool.users += 1
         return pool
 
@@ -103,7 +115,7 @@ class EmbeddedClient:
     def __init__(self, target: EmbeddedTarget) -> None:
         self.path = str(Path(target.path).resolve())
         self.database = target.database
-        self._pool = _open_pool(self.path)
+        self._pool = _open_pool(self.path, dict(target.engine))
         self._insert_plans: dict[str, str] = {}
         self._closed = False
         # The session (and its current database) is shared by every client of this path,

@@ -15,6 +15,8 @@ class EmbeddedTarget:
 
     path: str
     database: str = names.DATABASE
+    # Engine (server) settings from the URL's query, e.g. `?mark_cache_size=1073741824`.
+    engine: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -36,8 +38,12 @@ def parse_clickhouse_url(url: str) -> EmbeddedTarget | NativeTarget:
             raise ConfigError(
                 "ADPULSE_CLICKHOUSE_URL: chdb:// needs a data path, e.g. chdb://.adpulse/chdb"
             )
-        database = parse_qs(query).get("database", [names.DATABASE])[0]
-        return EmbeddedTarget(path=rest, database=_identifier(database))
+        fields = parse_qs(query)
+        database = fields.pop("database", [names.DATABASE])[0]
+        engine = tuple(
+            (_setting_name(key), _engine_value(key, values[-1])) for key, values in fields.items()
+        )
+        return EmbeddedTarget(path=rest, database=_identifier(database), engine=engine)
     parts = urlsplit(url)
     if parts.scheme not in ("clickhouse", "clickhouses"):
         raise ConfigError(f"ADPULSE_CLICKHOUSE_URL: unknown scheme {parts.scheme!r}")
@@ -67,3 +73,17 @@ def _identifier(name: str) -> str:
     from adpulse.clickhouse.identifiers import validate_identifier
 
     return validate_identifier(name, what="database in ADPULSE_CLICKHOUSE_URL")
+
+
+def _setting_name(name: str) -> str:
+    from adpulse.clickhouse.identifiers import validate_identifier
+
+    return validate_identifier(name, what="chdb:// setting in ADPULSE_CLICKHOUSE_URL")
+
+
+def _engine_value(key: str, value: str) -> str:
+    if not value.replace("_", "").replace(".", "").isalnum():
+        raise ConfigError(
+            f"ADPULSE_CLICKHOUSE_URL: chdb:// setting {key}={value!r} must be a number or a word"
+        )
+    return value
