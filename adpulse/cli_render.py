@@ -11,6 +11,8 @@ from typing import Annotated
 
 import typer
 
+from adpulse.cli_schema import TopologyOpt
+
 TopologyOption = Annotated[
     str,
     typer.Option(
@@ -52,7 +54,7 @@ def config_render(
 
 
 def schema_render(
-    topology: TopologyOption = "single",
+    topology: TopologyOpt = None,
     out: Annotated[
         Path,
         typer.Option(help="Folder to write one NNNN_name.sql file per migration into."),
@@ -60,23 +62,17 @@ def schema_render(
     json: JsonOption = False,
 ) -> None:
     """Render the DDL of every migration for a topology, to review or apply by hand."""
-    from adpulse import names
     from adpulse.cli_support import domain_errors
     from adpulse.clickhouse.config import render_schema, write_rendered
-    from adpulse.clickhouse.schema import SchemaOptions
+    from adpulse.clickhouse.schema import schema_options, schema_topology
     from adpulse.settings import load_settings
-    from adpulse.topology import load_topology
 
     with domain_errors():
-        # Retention comes from the same settings `migrate` uses, so the files match what it applies.
+        # Topology, database and retention as `schema migrate` picks them: the files match
+        # what it applies.
         settings = load_settings()
-        options = SchemaOptions(
-            database=names.DATABASE,
-            retention_days=settings.retention_days,
-            rollup_retention_days=settings.rollup_retention_days,
-            live_retention_days=settings.live_retention_days,
-        )
-        written = write_rendered(render_schema(load_topology(topology), options), out)
+        chosen = schema_topology(settings, topology)
+        written = write_rendered(render_schema(chosen, schema_options(settings)), out)
     _report(written, json)
 
 

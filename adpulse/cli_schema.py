@@ -17,7 +17,8 @@ TopologyOpt = Annotated[
     str | None,
     typer.Option(
         "--topology",
-        help="single, cluster or a topology TOML file; defaults to ADPULSE_TOPOLOGY.",
+        help="single, cluster or a topology TOML file; defaults to ADPULSE_TOPOLOGY "
+        "(single on the embedded engine).",
         show_default=False,
     ),
 ]
@@ -25,24 +26,15 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output o
 
 
 def _migrator(topology: str | None) -> Migrator:
-    from adpulse.clickhouse.client import connect
     from adpulse.clickhouse.migrate import Migrator
-    from adpulse.clickhouse.schema import SchemaOptions
+    from adpulse.clickhouse.roles import connect_as
+    from adpulse.clickhouse.schema import schema_options, schema_topology
     from adpulse.settings import get_settings
-    from adpulse.topology import load_topology
 
     settings = get_settings()
-    client = connect(settings.clickhouse_url)
-    return Migrator(
-        client,
-        load_topology(topology or settings.topology),
-        SchemaOptions(
-            database=client.database,
-            retention_days=settings.retention_days,
-            rollup_retention_days=settings.rollup_retention_days,
-            live_retention_days=settings.live_retention_days,
-        ),
-    )
+    # The topology first: a bad --topology is reported without a login.
+    chosen = schema_topology(settings, topology)
+    return Migrator(connect_as(settings, "admin"), chosen, schema_options(settings))
 
 
 @schema_app.command("status")
@@ -114,12 +106,12 @@ def unlock_command(
 ) -> None:
     """Remove a migration lock left by a crashed run. Check that no migration is running."""
     with domain_errors():
-        from adpulse.clickhouse.client import connect
         from adpulse.clickhouse.migrate import unlock
+        from adpulse.clickhouse.roles import connect_as
         from adpulse.settings import get_settings
 
         if not yes:
             typer.confirm("Is no other `adpulse schema migrate` running?", abort=True)
-        client = connect(get_settings().clickhouse_url)
+        client = connect_as(get_settings(), "admin")
         who = unlock(client, client.database)
     typer.echo(f"lock removed ({who})" if who else "no lock was held")

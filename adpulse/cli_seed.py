@@ -13,6 +13,7 @@ import typer
 if TYPE_CHECKING:
     from adpulse.clickhouse.client import ClickHouseClient
     from adpulse.seed import SeedSummary
+    from adpulse.settings import Settings
 
 
 def seed_command(
@@ -58,15 +59,16 @@ def _seed(events: int, days: int, seed: int) -> SeedSummary:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-    from adpulse.clickhouse.client import connect
+    from adpulse.clickhouse.roles import connect_as
     from adpulse.seed import seed as run_seed
     from adpulse.settings import get_settings
     from adpulse.traffic import TrafficModel
 
     settings = get_settings()
-    client = connect(settings.clickhouse_url)
+    # admin: seeding applies pending migrations first.
+    client = connect_as(settings, "admin")
     try:
-        _migrate(client)
+        _migrate(client, settings)
         # Progress goes to stderr so `--json` output stays parseable.
         columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
         with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
@@ -83,21 +85,9 @@ def _seed(events: int, days: int, seed: int) -> SeedSummary:
         client.close()
 
 
-def _migrate(client: ClickHouseClient) -> None:
+def _migrate(client: ClickHouseClient, settings: Settings) -> None:
     """Apply pending migrations with the same options `adpulse schema migrate` uses."""
     from adpulse.clickhouse.migrate import Migrator
-    from adpulse.clickhouse.schema import SchemaOptions
-    from adpulse.settings import get_settings
-    from adpulse.topology import load_topology, single
+    from adpulse.clickhouse.schema import schema_options, schema_topology
 
-    settings = get_settings()
-    # An embedded engine is one node whatever ADPULSE_TOPOLOGY says (as in `adpulse up`).
-    embedded = client.topology_hint == "embedded"
-    topology = single() if embedded else load_topology(settings.topology)
-    options = SchemaOptions(
-        database=client.database,
-        retention_days=settings.retention_days,
-        rollup_retention_days=settings.rollup_retention_days,
-        live_retention_days=settings.live_retention_days,
-    )
-    Migrator(client, topology, options).migrate()
+    Migrator(client, schema_topology(settings), schema_options(settings)).migrate()

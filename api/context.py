@@ -5,14 +5,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from urllib.parse import quote
 
 import anyio.to_thread
 import numpy as np
 from fastapi import Response
 
-from adpulse.clickhouse.client import ClickHouseClient, Row, connect
-from adpulse.clickhouse.url import NativeTarget, parse_clickhouse_url
+from adpulse.clickhouse.client import ClickHouseClient, Row
+from adpulse.clickhouse.roles import connect_as
 from adpulse.metadata.store import MetadataStore, open_store
 from adpulse.settings import Settings
 from api.cache import CacheBackend, MemoryBackend, ResponseCache, VerifiedKeys, cache_key
@@ -27,19 +26,6 @@ from api.runner import QueryRunner
 
 CampaignIds = np.ndarray[tuple[int], np.dtype[np.int64]]
 CampaignSums = np.ndarray[tuple[int, int], np.dtype[np.int64]]
-API_USER = "api"  # the read-only ClickHouse user of templates/clickhouse/users.xml.j2
-
-
-def api_clickhouse_url(settings: Settings) -> str:
-    """The URL the API reads with: on a server, as the read-only `api` user when its password
-    is configured; the embedded engine has no users."""
-    target = parse_clickhouse_url(settings.clickhouse_url)
-    if not isinstance(target, NativeTarget) or settings.clickhouse_api_password is None:
-        return settings.clickhouse_url
-    scheme = "clickhouses" if target.secure else "clickhouse"
-    password = quote(settings.clickhouse_api_password.get_secret_value(), safe="")
-    hosts = ",".join(f"{host}:{port}" for host, port in target.hosts)
-    return f"{scheme}://{API_USER}:{password}@{hosts}/{target.database}"
 
 
 @dataclass
@@ -195,7 +181,7 @@ async def open_context(
     """Open what the settings name; a passed client or store stays the caller's to close."""
     closers: list[Callable[[], Awaitable[None]]] = []
     if client is None:
-        client = await anyio.to_thread.run_sync(connect, api_clickhouse_url(settings))
+        client = await anyio.to_thread.run_sync(connect_as, settings, "api")
         closers.append(_in_thread(client.close))
     if store is None:
         store = await anyio.to_thread.run_sync(open_store, settings)

@@ -6,7 +6,7 @@ import logging
 import signal
 from types import FrameType
 
-from adpulse.clickhouse.client import connect
+from adpulse.clickhouse.roles import connect_as
 from adpulse.settings import Settings
 from consumers.consumer import IngestConsumer, Summary
 from consumers.faults import CrashPoints
@@ -20,7 +20,7 @@ def run_consumer(settings: Settings, *, stop_after_idle: float | None = None) ->
     """Consume until SIGTERM/SIGINT (or idle), then flush, commit and return."""
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(message)s")
     tune_for_ingest()
-    client = connect(settings.clickhouse_url)
+    client = connect_as(settings, "ingest")
     metrics = ConsumerMetrics()
     server = metrics.serve(settings.metrics_port) if settings.metrics_port else None
     consumer = IngestConsumer(

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from cli import app
@@ -87,6 +88,31 @@ def test_bad_topology_file_is_reported(tmp_path: Path) -> None:
                      env=cli_env(tmp_path))  # fmt: skip
     assert result.returncode == 1
     assert "host(s) a appear more than once" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "role"),
+    [
+        (("schema", "status"), "admin"),
+        (("seed", "--events", "10"), "admin"),
+        (("consume",), "ingest"),
+    ],
+)
+def test_each_command_logs_in_as_its_role(
+    native_port: int, tmp_path: Path, command: tuple[str, ...], role: str
+) -> None:
+    variable = f"ADPULSE_CLICKHOUSE_{role.upper()}_PASSWORD"
+    env = cli_env(tmp_path) | {
+        "ADPULSE_CLICKHOUSE_URL": f"clickhouse://127.0.0.1:{native_port}/default",
+        variable: "not-the-right-password",
+        "ADPULSE_METRICS_PORT": "0",
+    }
+    result = run_cli(*command, cwd=tmp_path, env=env)
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1
+    assert f"refused the {role} role's login as user '{role}' (wrong password" in result.stderr
+    assert f"check {variable}:" in result.stderr
+    assert "not-the-right-password" not in result.stderr
 
 
 def test_up_refuses_a_server_url(tmp_path: Path) -> None:

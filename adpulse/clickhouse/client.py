@@ -90,9 +90,11 @@ class ClickHouseClient(Protocol):
         """Release connections. The client must not be used afterwards."""
 
 
-def connect(url: str) -> ClickHouseClient:
-    """Open a client for `clickhouse_url`; imports the backend lazily."""
-    target = parse_clickhouse_url(url)
+def connect(url: str | EmbeddedTarget | NativeTarget) -> ClickHouseClient:
+    """Open a client for a `clickhouse_url` or a parsed target; imports the backend lazily.
+
+    Services connect through `adpulse.clickhouse.roles.connect_as`, which picks the user."""
+    target = parse_clickhouse_url(url) if isinstance(url, str) else url
     if isinstance(target, EmbeddedTarget):
         from adpulse.clickhouse.embedded import EmbeddedClient
 

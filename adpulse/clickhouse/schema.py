@@ -5,11 +5,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adpulse.clickhouse.identifiers import validate_identifier
+from adpulse.clickhouse.url import EmbeddedTarget, parse_clickhouse_url
 from adpulse.render import ROOT, render
-from adpulse.topology import Topology
+from adpulse.topology import Topology, load_topology, single
+
+if TYPE_CHECKING:
+    from adpulse.settings import Settings
 
 MIGRATIONS_DIR = ROOT / "clickhouse_ddl" / "migrations"
 _STATEMENT_END = re.compile(r";[ \t]*(?:\n|$)")
@@ -35,6 +39,32 @@ class SchemaOptions:
             "live_retention_days": int(self.live_retention_days),
             "dedup_window": int(self.dedup_window),
         }
+
+
+def schema_options(settings: Settings) -> SchemaOptions:
+    """The options every command renders and migrates with: the database of
+    ADPULSE_CLICKHOUSE_URL and the retention settings, so `schema render` writes what
+    `schema migrate`, `seed` and `up` apply."""
+    return SchemaOptions(
+        database=parse_clickhouse_url(settings.clickhouse_url).database,
+        retention_days=settings.retention_days,
+        rollup_retention_days=settings.rollup_retention_days,
+        live_retention_days=settings.live_retention_days,
+    )
+
+
+def schema_topology(settings: Settings, override: str | None = None) -> Topology:
+    """The topology every command renders and migrates for.
+
+    A command's `--topology` (`override`) wins. Otherwise ADPULSE_TOPOLOGY, except that the
+    embedded engine (`chdb://`) is one node whatever ADPULSE_TOPOLOGY says: it runs inside one
+    process, and ON CLUSTER DDL has no cluster there. Raises ConfigError for a bad spec.
+    """
+    if override is not None:
+        return load_topology(override)
+    if isinstance(parse_clickhouse_url(settings.clickhouse_url), EmbeddedTarget):
+        return single()
+    return load_topology(settings.topology)
 
 
 def split_statements(sql: str) -> list[str]:

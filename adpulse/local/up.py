@@ -19,9 +19,10 @@ from types import FrameType
 
 import typer
 
-from adpulse.clickhouse.client import ClickHouseClient, connect
+from adpulse.clickhouse.client import ClickHouseClient
 from adpulse.clickhouse.migrate import Migrator
-from adpulse.clickhouse.schema import SchemaOptions
+from adpulse.clickhouse.roles import connect_as
+from adpulse.clickhouse.schema import schema_options, schema_topology
 from adpulse.clickhouse.url import EmbeddedTarget, parse_clickhouse_url
 from adpulse.errors import ConfigError
 from adpulse.generate import TopicFile
@@ -30,7 +31,6 @@ from adpulse.local import processes
 from adpulse.local.ports import Port, ensure_free
 from adpulse.local.rotation import CLOSE_DRAIN_S, RotatingIngest
 from adpulse.settings import Settings
-from adpulse.topology import single
 from consumers.metrics import ConsumerMetrics
 
 log = logging.getLogger("adpulse.up")
@@ -68,7 +68,9 @@ def run_local(
     stop = threading.Event()
     _on_signals(stop)
     with ExitStack() as stack:
-        client = connect(settings.clickhouse_url)
+        # One embedded session serves the migrator, the consumer and the API; chDB has no
+        # users, and admin is the role allowed all three.
+        client = connect_as(settings, "admin")
         stack.callback(client.close)
         applied = _migrate(client, settings)
         typer.echo(f"ClickHouse  embedded chDB at {Path(target.path).resolve()}")
@@ -117,7 +119,9 @@ def run_local(
             typer.echo(f"Dashboard   {url}")
         typer.echo("Ctrl-C stops everything cleanly.")
         _run_until(stop, ingest)
-        typer.echo("stopping: generator first, then the consumer flushes and commits")
+        typer.echo(
+            "stopping: generator first, then the consumer reads to the end, flushes, commits"
+        )
     typer.echo(
         f"stopped: {ingest.rows:,} events written this run, {ingest.dead_letters:,} dead letters"
     )
@@ -137,16 +141,7 @@ def _ports(settings: Settings, dashboard: bool) -> list[Port]:
 
 
 def _migrate(client: ClickHouseClient, settings: Settings) -> int:
-    migrator = Migrator(
-        client,
-        single(),
-        SchemaOptions(
-            database=client.database,
-            retention_days=settings.retention_days,
-            rollup_retention_days=settings.rollup_retention_days,
-            live_retention_days=settings.live_retention_days,
-        ),
-    )
+    migrator = Migrator(client, schema_topology(settings), schema_options(settings))
     return len(migrator.migrate())
 
 

@@ -127,6 +127,25 @@ def test_cli_schema_render_takes_retention_from_settings(
     assert "TTL toDate(event_time) + INTERVAL 33 DAY" in Path(paths[0]).read_text()
 
 
+def test_cli_schema_render_follows_adpulse_topology_like_migrate(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ADPULSE_CLICKHOUSE_URL", "clickhouse://ch-1:9000/adpulse")
+    monkeypatch.setenv("ADPULSE_TOPOLOGY", "cluster")
+    out = isolated / "schema"
+    result = CliRunner().invoke(cli(), ["schema", "render", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    expected = render_schema(three_replicas(), OPTIONS)
+    assert {f: (out / f).read_text() for f in EXPECTED_FILES} == expected
+
+    # --topology still overrides the setting.
+    result = CliRunner().invoke(
+        cli(), ["schema", "render", "--topology", "single", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert {f: (out / f).read_text() for f in EXPECTED_FILES} == render_schema(single(), OPTIONS)
+
+
 def test_cli_schema_render_bad_topology_is_one_line_and_exit_1(isolated: Path) -> None:
     bad = isolated / "bad.toml"
     bad.write_text("shards = [[\n")

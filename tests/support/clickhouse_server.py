@@ -1,11 +1,13 @@
 """A real ClickHouse server for native-protocol tests: Debian's clickhouse-server.
 
 Debian ships 18.16 (2018), too old for adpulse's schema, so these tests use simple tables:
-they prove the native backend's protocol, failover and locking, not the DDL.
+they prove the native backend's protocol, failover, locking and each role's login, not the DDL.
+The passwordless `default` user stays for the tests that need no role.
 """
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import socket
 import subprocess
@@ -33,10 +35,31 @@ USERS = """<?xml version="1.0"?>
 <yandex>
   <profiles><default></default></profiles>
   <users><default><password></password><networks><ip>127.0.0.1</ip></networks>
-    <profile>default</profile><quota>default</quota></default></users>
+    <profile>default</profile><quota>default</quota></default>
+{role_users}
+  </users>
   <quotas><default></default></quotas>
 </yandex>
 """
+# The users of templates/clickhouse/users.xml.j2 with passwords, as a deployed server holds
+# them (SHA-256 only), reduced to what 18.16 understands: no grants, no constraints.
+ROLE_USER = """    <{user}><password_sha256_hex>{digest}</password_sha256_hex>
+      <networks><ip>127.0.0.1</ip></networks><profile>default</profile><quota>default</quota>
+    </{user}>"""
+# Passwords of the fixture's role users; URL-hostile characters on purpose.
+ROLE_PASSWORDS = {
+    "admin": "adm1n p@ss:w/rd%41#?",
+    "ingest": "ingest&p@ss:w0rd/<x>",
+    "api": "api+p@ss w0rd%2F,h2:9000",
+}
+
+
+def _users_xml() -> str:
+    users = "\n".join(
+        ROLE_USER.format(user=user, digest=hashlib.sha256(password.encode()).hexdigest())
+        for user, password in ROLE_PASSWORDS.items()
+    )
+    return USERS.format(role_users=users)
 
 
 def free_port() -> int:
@@ -68,7 +91,7 @@ def clickhouse_server(root: Path) -> Iterator[int]:
         (root / sub).mkdir(parents=True, exist_ok=True)
     port, http_port = free_port(), free_port()
     (root / "config.xml").write_text(CONFIG.format(root=root, port=port, http_port=http_port))
-    (root / "users.xml").write_text(USERS)
+    (root / "users.xml").write_text(_users_xml())
     proc = subprocess.Popen(
         [binary, f"--config-file={root / 'config.xml'}"],
         stdout=subprocess.DEVNULL,
