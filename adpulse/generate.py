@@ -36,7 +36,7 @@ class TopicFile:
     """The topic to produce to, named in a file that another process rewrites.
 
     `adpulse up` moves the generator to a new topic now and then, so that the local broker can
-    drop the old one (`adpulse.local.rotation`). The generator writes the topic it produces to
+    drop the old one (`commands.local.rotation`). The generator writes the topic it produces to
     into FILE.ack once everything it sent to the previous topic is delivered.
     """
 

@@ -14,9 +14,9 @@ from adpulse.clickhouse.client import ClickHouseClient, Row
 from adpulse.clickhouse.roles import connect_as
 from adpulse.metadata.store import MetadataStore, open_store
 from adpulse.settings import Settings
+from api.answer_targets import AnswerTargets, Remembered
 from api.cache import CacheBackend, MemoryBackend, ResponseCache, VerifiedKeys, cache_key
 from api.campaign_meta import CampaignMetaCache
-from api.fast_path import AnswerTargets, Remembered
 from api.hot import HotRollups
 from api.metrics import ApiMetrics
 from api.queries import sql

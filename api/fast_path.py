@@ -15,50 +15,18 @@ target always validates the same way, so no check is skipped that would have fai
 from __future__ import annotations
 
 import time
-from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from fastapi.security.utils import get_authorization_scheme_param
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from adpulse.metadata.api_keys import hash_key
+from api.answer_targets import request_target
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from api.context import ApiContext
-
-# The target of the request being handled, for `ApiContext.answer` to remember.
-_target: ContextVar[bytes | None] = ContextVar("adpulse_request_target", default=None)
-
-
-@dataclass(frozen=True, slots=True)
-class Remembered:
-    key: str
-    endpoint: str
-    media_type: str
-    headers: tuple[tuple[bytes, bytes], ...]
-
-
-class AnswerTargets:
-    """Request target -> the cache key that answers it, for at most `max_entries` targets."""
-
-    def __init__(self, max_entries: int = 10_000) -> None:
-        self._max = max_entries
-        self._answers: dict[bytes, Remembered] = {}
-
-    def remember(self, remembered: Remembered) -> None:
-        """Called by `ApiContext.answer` once it has an answer for the current request."""
-        target = _target.get()
-        if target is None:
-            return
-        if len(self._answers) >= self._max:
-            self._answers.clear()  # a flood of distinct questions is not worth an LRU
-        self._answers[target] = remembered
-
-    def get(self, target: bytes) -> Remembered | None:
-        return self._answers.get(target)
 
 
 class CachedAnswers:
@@ -77,11 +45,11 @@ class CachedAnswers:
         ctx: ApiContext | None = getattr(self.api.state, "ctx", None)
         if ctx is not None and await self._answered(ctx, target, scope, send):
             return
-        token = _target.set(target)
+        token = request_target.set(target)
         try:
             await self.app(scope, receive, send)
         finally:
-            _target.reset(token)
+            request_target.reset(token)
 
     async def _answered(self, ctx: ApiContext, target: bytes, scope: Scope, send: Send) -> bool:
         remembered = ctx.targets.get(target)

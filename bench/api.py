@@ -40,7 +40,7 @@ BACKFILLED_VIEWS = ("breakdown_hourly_mv", "publisher_hourly_mv")  # added after
 
 def prepare(path: str, events: int, days: int, chunk_rows: int) -> dict[str, Any]:
     """Seed like `bench schema` if needed, add and backfill the API's rollups, settle merges."""
-    from adpulse.clickhouse.client import connect
+    from adpulse.clickhouse.connection import connect
     from adpulse.clickhouse.migrate import Migrator
     from adpulse.clickhouse.schema import SchemaOptions
     from adpulse.topology import single

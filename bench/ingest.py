@@ -20,7 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from adpulse.clickhouse.client import ClickHouseClient, connect
+from adpulse.clickhouse.client import ClickHouseClient
+from adpulse.clickhouse.connection import connect
 from adpulse.clickhouse.migrate import Migrator
 from adpulse.clickhouse.schema import SchemaOptions
 from adpulse.events import encode

@@ -18,7 +18,8 @@ from typing import Any
 
 import orjson
 
-from adpulse.clickhouse.client import ClickHouseClient, QueryError, connect
+from adpulse.clickhouse.client import ClickHouseClient, QueryError
+from adpulse.clickhouse.connection import connect
 from adpulse.clickhouse.migrate import Migrator
 from adpulse.clickhouse.schema import SchemaOptions
 from adpulse.seed import seed

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from adpulse.clickhouse.client import ClickHouseClient, connect
+from adpulse.clickhouse.client import ClickHouseClient
+from adpulse.clickhouse.connection import connect
 
 _db_counter = itertools.count()
 

@@ -14,8 +14,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from adpulse.cli_seed import seed_command
-from adpulse.clickhouse.client import ClickHouseClient, connect
+from adpulse.clickhouse.client import ClickHouseClient
+from adpulse.clickhouse.connection import connect
 from adpulse.clickhouse.migrate import Migrator
 from adpulse.clickhouse.schema import SchemaOptions
 from adpulse.errors import ConfigError
@@ -24,6 +24,7 @@ from adpulse.seed import SeedSummary, alias_table, allocate, plan_chunks, seed, 
 from adpulse.settings import get_settings
 from adpulse.topology import single
 from adpulse.traffic import DAY_MS, HOUR_MS, TrafficModel, campaigns, hour_slots, sample_events
+from commands.seed import seed_command
 from tests.support.oracle import ROLLUP_VS_RAW
 
 MODEL = TrafficModel()

@@ -15,7 +15,6 @@ if TYPE_CHECKING:  # numpy costs 0.2 s to import; `adpulse --help` must not pay 
 
     Int64Matrix = np.ndarray[tuple[int, int], np.dtype[np.int64]]
 
-from adpulse.clickhouse.url import EmbeddedTarget, NativeTarget, parse_clickhouse_url
 from adpulse.errors import AdpulseError
 
 Row = tuple[Any, ...]
@@ -88,18 +87,3 @@ class ClickHouseClient(Protocol):
 
     def close(self) -> None:
         """Release connections. The client must not be used afterwards."""
-
-
-def connect(url: str | EmbeddedTarget | NativeTarget) -> ClickHouseClient:
-    """Open a client for a `clickhouse_url` or a parsed target; imports the backend lazily.
-
-    Services connect through `adpulse.clickhouse.roles.connect_as`, which picks the user."""
-    target = parse_clickhouse_url(url) if isinstance(url, str) else url
-    if isinstance(target, EmbeddedTarget):
-        from adpulse.clickhouse.embedded import EmbeddedClient
-
-        return EmbeddedClient(target)
-    assert isinstance(target, NativeTarget)
-    from adpulse.clickhouse.native import NativeClient
-
-    return NativeClient(target)

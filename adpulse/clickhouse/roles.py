@@ -71,7 +71,8 @@ def connect_as(settings: Settings, role: Role) -> ClickHouseClient:
     `UnavailableError` until the server answers, which the consumer retries and the API
     reports on /readyz, as before.
     """
-    from adpulse.clickhouse.client import QueryError, UnavailableError, connect
+    from adpulse.clickhouse.client import QueryError, UnavailableError
+    from adpulse.clickhouse.connection import connect
 
     target = clickhouse_target_for(settings, role)
     client = connect(target)

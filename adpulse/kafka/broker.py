@@ -3,7 +3,7 @@ and tests. Memory storage only: it is a development broker, MSK is production.
 
 tansu 0.6's memory storage keeps every message until its topic is deleted: it enforces no
 `retention.ms` and answers DeleteRecords by dropping the connection (both tried). Deleting a
-topic does return the memory, which is how `adpulse up` bounds it (`adpulse.local.rotation`)."""
+topic does return the memory, which is how `adpulse up` bounds it (`commands.local.rotation`)."""
 
 from __future__ import annotations
 

@@ -17,7 +17,8 @@ import pytest
 import redis
 from fastapi import FastAPI
 
-from adpulse.clickhouse.client import ClickHouseClient, connect
+from adpulse.clickhouse.client import ClickHouseClient
+from adpulse.clickhouse.connection import connect
 from adpulse.clickhouse.migrate import Migrator
 from adpulse.clickhouse.schema import SchemaOptions
 from adpulse.events import to_columns

@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from adpulse.clickhouse.client import ClickHouseClient, QueryError, UnavailableError, connect
+from adpulse.clickhouse.client import ClickHouseClient, QueryError, UnavailableError
+from adpulse.clickhouse.connection import connect
 from tests.support.clickhouse_server import free_port
 
 

@@ -11,7 +11,6 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from adpulse.cli_render import config_app
 from adpulse.clickhouse.config import (
     CONFIG_FILE,
     SECRET_ENV,
@@ -22,6 +21,7 @@ from adpulse.clickhouse.config import (
 )
 from adpulse.errors import ConfigError
 from adpulse.topology import Ports, Topology, single, three_replicas
+from commands.config import config_app
 from tests.clickhouse.conftest import SnapshotCheck
 
 TOPOLOGIES = {"single": single(), "cluster": three_replicas()}

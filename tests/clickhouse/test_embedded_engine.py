@@ -35,7 +35,7 @@ def test_a_url_setting_overrides_a_default(tmp_path: Path) -> None:
     # Another process: the engine settings are fixed when a process first opens a path.
     url = f"chdb://{tmp_path}/db?mark_cache_size=1048576&database=other"
     code = (
-        "from adpulse.clickhouse.client import connect\n"
+        "from adpulse.clickhouse.connection import connect\n"
         f"c = connect({url!r})\n"
         'print(c.database, c.query("SELECT value FROM system.server_settings '
         "WHERE name = 'mark_cache_size'\")[0][0])\n"

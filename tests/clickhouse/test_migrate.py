@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from adpulse.clickhouse.client import ClickHouseClient, connect
+from adpulse.clickhouse.client import ClickHouseClient
+from adpulse.clickhouse.connection import connect
 from adpulse.clickhouse.migrate import MigrationLock, Migrator
 from adpulse.clickhouse.schema import SchemaOptions, migration_files
 from adpulse.errors import MigrationError

@@ -12,11 +12,11 @@ import typer
 from typer.testing import CliRunner
 
 from adpulse import names
-from adpulse.cli_render import schema_render
 from adpulse.clickhouse.client import ClickHouseClient
 from adpulse.clickhouse.config import render_schema
 from adpulse.clickhouse.schema import SchemaOptions, migration_files, split_statements
 from adpulse.topology import Topology, single, three_replicas
+from commands.schema import schema_render
 from tests.clickhouse.conftest import SnapshotCheck
 
 TOPOLOGIES = {"single": single(), "cluster": three_replicas()}

@@ -11,10 +11,10 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from adpulse.cli_api import apikey_app, campaigns_app, serve_command
 from adpulse.metadata import api_keys, campaigns
 from adpulse.metadata.store import open_store
 from adpulse.settings import Settings, get_settings
+from commands.api import apikey_app, campaigns_app, serve_command
 
 
 def cli() -> typer.Typer:

@@ -25,7 +25,7 @@ def probe(path: str, database: str = "adpulse") -> Verdict:
 
 
 def main() -> None:
-    from adpulse.clickhouse.client import connect
+    from adpulse.clickhouse.connection import connect
     from tests.support.oracle import inspect
 
     path, database = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "adpulse"

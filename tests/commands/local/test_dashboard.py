@@ -1,4 +1,4 @@
-"""The pure parts of `adpulse.local.dashboard`: versions, staleness, and the server's env."""
+"""The pure parts of `commands.local.dashboard`: versions, staleness, and the server's env."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from adpulse.local import dashboard
-from adpulse.local.dashboard import (
+from commands.local import dashboard
+from commands.local.dashboard import (
     DashboardError,
     dashboard_env,
     lock_digest,

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from adpulse.cli_support import domain_errors, print_json
+from commands.support import domain_errors, print_json
 
 if TYPE_CHECKING:
     from adpulse.metadata.api_keys import ApiKey
@@ -172,3 +172,9 @@ def campaigns_import(
         print_json({"file": str(file), "imported": count})
         return
     typer.echo(f"imported {count} campaigns from {file}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve_command)
+    app.add_typer(apikey_app, name="apikey")
+    app.add_typer(campaigns_app, name="campaigns")

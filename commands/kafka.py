@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from adpulse.cli_support import domain_errors, print_json
+from commands.support import domain_errors, print_json
 
 kafka_app = typer.Typer(help="Kafka topics for events and dead letters.")
 topics_app = typer.Typer(help="Create or check the topics adpulse uses.")
@@ -129,3 +129,9 @@ def consume_command(
             f"wrote {summary.rows:,} events in {summary.batches:,} batches; "
             f"{summary.dead_letters:,} dead letters, {summary.duplicates:,} duplicates dropped"
         )
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(kafka_app, name="kafka")
+    app.command("generate")(generate_command)
+    app.command("consume")(consume_command)

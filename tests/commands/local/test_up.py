@@ -18,7 +18,7 @@ from tests.support.chdb_probe import probe
 from tests.support.clickhouse_server import free_port
 from tests.support.processes import descendants, wait_gone
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 PORTS = ("ADPULSE_METRICS_PORT", "ADPULSE_API_PORT")
 
 

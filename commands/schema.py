@@ -1,12 +1,14 @@
-"""`adpulse schema ...`: status, migrate, unlock. Parsing only; the work is in migrate.py."""
+"""`adpulse schema ...`: render, status, migrate, unlock. Parsing only; the work is in
+`adpulse.clickhouse.migrate` and `adpulse.clickhouse.config`."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from adpulse.cli_support import domain_errors, print_json
+from commands.support import domain_errors, print_json
 
 if TYPE_CHECKING:
     from adpulse.clickhouse.migrate import Migrator
@@ -23,6 +25,10 @@ TopologyOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(schema_app, name="schema")
 
 
 def _migrator(topology: str | None) -> Migrator:
@@ -115,3 +121,30 @@ def unlock_command(
         client = connect_as(get_settings(), "admin")
         who = unlock(client, client.database)
     typer.echo(f"lock removed ({who})" if who else "no lock was held")
+
+
+@schema_app.command("render")
+def schema_render(
+    topology: TopologyOpt = None,
+    out: Annotated[
+        Path,
+        typer.Option(help="Folder to write one NNNN_name.sql file per migration into."),
+    ] = Path("out/schema"),
+    json: Annotated[
+        bool, typer.Option("--json", help="Print the written paths as one JSON list, for scripts.")
+    ] = False,
+) -> None:
+    """Render the DDL of every migration for a topology, to review or apply by hand."""
+    from adpulse.clickhouse.config import render_schema, write_rendered
+    from adpulse.clickhouse.schema import schema_options, schema_topology
+    from adpulse.settings import load_settings
+    from commands.config import report_written
+    from commands.support import domain_errors
+
+    with domain_errors():
+        # Topology, database and retention as `schema migrate` picks them: the files match
+        # what it applies.
+        settings = load_settings()
+        chosen = schema_topology(settings, topology)
+        written = write_rendered(render_schema(chosen, schema_options(settings)), out)
+    report_written(written, json)

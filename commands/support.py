@@ -1,16 +1,14 @@
-"""Helpers shared by CLI commands: error boundary, output. Light imports only."""
+"""What every command shares: the error boundary and JSON output. Light imports only."""
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 import typer
-
-T = TypeVar("T")
 
 
 @contextmanager
@@ -23,11 +21,6 @@ def domain_errors() -> Iterator[None]:
     except AdpulseError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(code=1) from None
-
-
-def run(work: Callable[[], T]) -> T:
-    with domain_errors():
-        return work()
 
 
 def print_json(payload: Any) -> None:

@@ -1,4 +1,4 @@
-"""`adpulse config render` and `adpulse schema render`: write what the templates produce.
+"""`adpulse config render`: the ClickHouse server configuration each node of a topology needs.
 
 Commands parse options and hand off to `adpulse.clickhouse.config`; adpulse modules are imported
 inside the commands so `adpulse --help` stays fast.
@@ -10,8 +10,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-
-from adpulse.cli_schema import TopologyOpt
 
 TopologyOption = Annotated[
     str,
@@ -25,6 +23,11 @@ JsonOption = Annotated[
     bool,
     typer.Option("--json", help="Print the written paths as one JSON list, for scripts."),
 ]
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(config_app, name="config")
+
 
 config_app = typer.Typer(
     help="ClickHouse server configuration for each node of a topology.", no_args_is_help=True
@@ -44,41 +47,19 @@ def config_render(
     json: JsonOption = False,
 ) -> None:
     """Render config.d and users.d files per node; passwords stay in the server's environment."""
-    from adpulse.cli_support import domain_errors
     from adpulse.clickhouse.config import render_node_configs, write_rendered
     from adpulse.topology import load_topology
+    from commands.support import domain_errors
 
     with domain_errors():
         written = write_rendered(render_node_configs(load_topology(topology)), out)
-    _report(written, json)
+    report_written(written, json)
 
 
-def schema_render(
-    topology: TopologyOpt = None,
-    out: Annotated[
-        Path,
-        typer.Option(help="Folder to write one NNNN_name.sql file per migration into."),
-    ] = Path("out/schema"),
-    json: JsonOption = False,
-) -> None:
-    """Render the DDL of every migration for a topology, to review or apply by hand."""
-    from adpulse.cli_support import domain_errors
-    from adpulse.clickhouse.config import render_schema, write_rendered
-    from adpulse.clickhouse.schema import schema_options, schema_topology
-    from adpulse.settings import load_settings
-
-    with domain_errors():
-        # Topology, database and retention as `schema migrate` picks them: the files match
-        # what it applies.
-        settings = load_settings()
-        chosen = schema_topology(settings, topology)
-        written = write_rendered(render_schema(chosen, schema_options(settings)), out)
-    _report(written, json)
-
-
-def _report(written: list[Path], as_json: bool) -> None:
+def report_written(written: list[Path], as_json: bool) -> None:
+    """Print the paths a render wrote: one line each, or one JSON list."""
     if as_json:
-        from adpulse.cli_support import print_json
+        from commands.support import print_json
 
         print_json([str(path) for path in written])
     else:

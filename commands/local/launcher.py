@@ -29,8 +29,8 @@ from adpulse.generate import TopicFile
 from adpulse.kafka.broker import local_broker
 from adpulse.local import processes
 from adpulse.local.ports import Port, ensure_free
-from adpulse.local.rotation import CLOSE_DRAIN_S, RotatingIngest
 from adpulse.settings import Settings
+from commands.local.rotation import CLOSE_DRAIN_S, RotatingIngest
 from consumers.metrics import ConsumerMetrics
 
 log = logging.getLogger("adpulse.up")
@@ -113,7 +113,7 @@ def run_local(
         api_url = stack.enter_context(_api(settings, client))
         typer.echo(f"API         {api_url}/docs (open: bound to 127.0.0.1, no API key)")
         if dashboard:
-            from adpulse.local.dashboard import run_dashboard
+            from commands.local.dashboard import run_dashboard
 
             url = stack.enter_context(run_dashboard(settings, api_url, None, logs))
             typer.echo(f"Dashboard   {url}")

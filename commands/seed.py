@@ -30,7 +30,7 @@ def seed_command(
     json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Insert realistic ad events generated inside ClickHouse (applies migrations first)."""
-    from adpulse.cli_support import domain_errors, print_json
+    from commands.support import domain_errors, print_json
 
     with domain_errors():
         summary = _seed(events, days, seed)
@@ -91,3 +91,7 @@ def _migrate(client: ClickHouseClient, settings: Settings) -> None:
     from adpulse.clickhouse.schema import schema_options, schema_topology
 
     Migrator(client, schema_topology(settings), schema_options(settings)).migrate()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("seed")(seed_command)
