@@ -4,6 +4,7 @@ API keys, real Postgres and real Redis: no 5xx, no answer outside its documented
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -80,6 +81,8 @@ def test_the_served_document_is_the_one_tested(served: tuple[str, str]) -> None:
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
-def test_api_honours_its_openapi_document(case: schemathesis.Case, served: tuple[str, str]) -> None:
+def test_api_honours_its_openapi_document(
+    case: schemathesis.Case[Any], served: tuple[str, str]
+) -> None:
     base, key = served
     case.call_and_validate(base_url=base, headers={"Authorization": f"Bearer {key}"}, checks=CHECKS)
