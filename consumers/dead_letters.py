@@ -63,4 +63,7 @@ class DeadLetterProducer:
             )
 
     def close(self) -> None:
+        """Deliver what is queued (up to 5 s), then shut the client down: an idle producer
+        left to the garbage collector keeps reconnecting to a broker that has stopped."""
         self._producer.flush(5)
+        self._producer.close()

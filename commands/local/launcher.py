@@ -19,7 +19,7 @@ from types import FrameType
 
 import typer
 
-from adpulse.clickhouse.client import ClickHouseClient
+from adpulse.clickhouse.client import ClickHouseClient, QueryError
 from adpulse.clickhouse.migrate import Migrator
 from adpulse.clickhouse.roles import connect_as
 from adpulse.clickhouse.schema import schema_options, schema_topology
@@ -275,3 +275,28 @@ def _run_until(stop: threading.Event, ingest: RotatingIngest) -> None:
             f"dead letters {ingest.dead_letters:,}"
         )
         last_rows, last_at = rows, now
+        _log_memory(ingest.client)
+
+
+def _log_memory(client: ClickHouseClient) -> None:
+    """Where this process's memory is, for `adpulse.log`: the whole process against what the
+    embedded ClickHouse accounts for (its own tracker and caches)."""
+    try:
+        rows = client.query(
+            "SELECT metric, value FROM system.metrics "
+            "WHERE metric = 'MemoryTracking' OR metric LIKE '%CacheBytes'"
+        )
+        rss_kb = next(
+            int(line.split()[1])
+            for line in Path("/proc/self/status").read_text().splitlines()
+            if line.startswith("VmRSS:")
+        )
+    except (OSError, StopIteration, QueryError) as exc:
+        log.debug("memory not sampled: %s", exc)
+        return
+    held = {name: int(value) for name, value in rows if int(value)}
+    log.info(
+        "memory: process RSS %d MB; ClickHouse %s",
+        rss_kb // 1024,
+        ", ".join(f"{name} {value // 2**20} MB" for name, value in sorted(held.items())),
+    )
