@@ -69,6 +69,10 @@ def _rss_mb(pid: int) -> float | None:
     return None
 
 
+def _disk_mb(path: Path) -> float:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
+
+
 def _roles(up_pid: int) -> dict[str, int]:
     """The pids of `up` and of its broker and generator children."""
     roles = {"up": up_pid}
@@ -112,9 +116,12 @@ def run(rate: float, minutes: float, window_s: float, warmup_s: float) -> dict[s
     out = (tmp / "up.out").open("w")
     proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     series: dict[str, Series] = {}
+    disk_after_warmup: float | None = None
     started = time.monotonic()
     try:
         while (elapsed := time.monotonic() - started) < duration:
+            if disk_after_warmup is None and elapsed >= warmup_s:
+                disk_after_warmup = _disk_mb(tmp / "chdb")
             if proc.poll() is not None:
                 raise RuntimeError(f"adpulse up exited early:\n{(tmp / 'up.out').read_text()}")
             for role, pid in _roles(proc.pid).items():
@@ -135,6 +142,7 @@ def run(rate: float, minutes: float, window_s: float, warmup_s: float) -> dict[s
     if not written or not sent:
         raise NoSamples(f"adpulse up or its generator did not report a count:\n{output}")
     events_sent = int(sent[-1].replace(",", ""))
+    disk_end = _disk_mb(tmp / "chdb")
     processes = {}
     for role, s in sorted(series.items()):
         start, end = s.at_or_after(warmup_s), s.samples[-1][1]
@@ -157,6 +165,10 @@ def run(rate: float, minutes: float, window_s: float, warmup_s: float) -> dict[s
         "achieved_rate": round(events_sent / duration),
         "every_event_written": int(written.group(1).replace(",", "")) == events_sent,
         "processes": processes,
+        "chdb_disk_mb_after_warmup": round(disk_after_warmup or 0, 1),
+        "chdb_disk_mb_end": round(disk_end, 1),
+        # Everything on disk (events, rollups, parts not yet merged) over the events sent.
+        "chdb_disk_bytes_per_event": round(disk_end * 2**20 / max(events_sent, 1), 1),
         "state_dir": str(tmp),
     }
 
@@ -175,4 +187,9 @@ def render(report: dict[str, Any]) -> str:
             f"max {p['rss_max_mb']:,.0f} MB, "
             f"{p['growth_mb_per_hour_second_half']:+,.0f} MB/h over the second half"
         )
+    lines.append(
+        f"  chDB on disk {report['chdb_disk_mb_after_warmup']:,.0f} MB after warm-up -> "
+        f"{report['chdb_disk_mb_end']:,.0f} MB at the end, "
+        f"{report['chdb_disk_bytes_per_event']} bytes per event"
+    )
     return "\n".join(lines)
