@@ -32,9 +32,9 @@ _ERROR_CODE = re.compile(r"Code: (\d+)")
 # of `adpulse up` would otherwise queue behind each other. Sessions open lazily, up to this.
 SESSIONS_PER_PATH = 4
 # chDB starts with a server's cache sizes (5 GiB each for marks, primary indexes and index
-# marks, capped only at 90% of RAM). `adpulse up` at 20,000 events/s grew by 254 MB an hour
-# as they filled; an embedded engine shares a laptop, so they are capped here. A `chdb://`
-# URL's query overrides any of them, e.g. `?mark_cache_size=1073741824`.
+# marks, bounded only by 90% of RAM). An embedded engine shares a laptop with everything
+# else, so they are capped here; in the soak runs of `bench soak` they never got near these
+# caps. A `chdb://` URL's query overrides any of them, e.g. `?mark_cache_size=1073741824`.
 ENGINE_DEFAULTS = {
     "mark_cache_size": str(256 * 2**20),
     "primary_index_cache_size": str(256 * 2**20),
