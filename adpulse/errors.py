@@ -11,7 +11,3 @@ class ConfigError(AdpulseError):
 
 class MigrationError(AdpulseError):
     """A schema migration cannot be applied or the ledger disagrees with the files."""
-
-
-class ClickHouseUnavailable(AdpulseError):
-    """ClickHouse could not be reached or refused the connection."""

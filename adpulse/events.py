@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Final, Literal, NamedTuple
@@ -299,10 +298,6 @@ def encode(event: Event) -> bytes:
     if event.user_id:
         body["user_id"] = event.user_id
     return orjson.dumps(body)
-
-
-def new_event_id() -> str:
-    return str(uuid.uuid4())
 
 
 # Columns of the events table in insert order, and how each comes from an Event.

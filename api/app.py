@@ -16,7 +16,7 @@ from api.context import open_context
 from api.errors import install_error_handlers
 from api.fast_path import CachedAnswers
 from api.metrics import ApiMetrics, RequestMetrics
-from api.routers import breakdown, campaigns, health, live, summary
+from api.routers import breakdown, campaigns, freshness, health, live, summary, timeseries
 
 DESCRIPTION = """Ad metrics from adpulse's ClickHouse rollups.
 
@@ -59,7 +59,8 @@ def create_app(
     # Added last, so outermost: a repeated question never reaches routing or validation.
     app.add_middleware(CachedAnswers, api=app, auth_required=auth_required)
     guard = [Depends(require_api_key)] if auth_required else []
-    for resource in (summary, campaigns, breakdown, live):
+    # In this order: it is the order of paths in the OpenAPI document.
+    for resource in (summary, timeseries, campaigns, breakdown, live, freshness):
         app.include_router(resource.router, dependencies=guard)
     app.include_router(health.router)
     return app

@@ -57,17 +57,3 @@ def build_server(
         server_header=False,
     )
     return uvicorn.Server(config)
-
-
-def serve(
-    settings: Settings,
-    host: str | None = None,
-    port: int | None = None,
-    no_auth: bool = False,
-    clickhouse_client: ClickHouseClient | None = None,
-) -> None:
-    """Serve until SIGINT/SIGTERM."""
-    server = build_server(
-        settings, host, port, auth_required=not no_auth, clickhouse_client=clickhouse_client
-    )
-    server.run()

@@ -119,7 +119,7 @@ def consume_command(
     """
     with domain_errors():
         from adpulse.settings import get_settings
-        from consumers.main import run_consumer
+        from consumers.service import run_consumer
 
         summary = run_consumer(get_settings(), stop_after_idle=stop_after_idle)
     if json:

@@ -3,7 +3,7 @@
 import sys
 
 from adpulse.settings import get_settings
-from consumers.main import run_consumer
+from consumers.service import run_consumer
 
 if __name__ == "__main__":
     idle = float(sys.argv[1]) if len(sys.argv) > 1 else None

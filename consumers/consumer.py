@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from adpulse import names
 from adpulse.clickhouse.client import ClickHouseClient
 from adpulse.events import Event, Rejection, decode, to_columns
 from adpulse.kafka.client_config import kafka_config
@@ -256,7 +257,7 @@ class IngestConsumer:
                 self.crash.reached("before_insert")
                 started = time.monotonic()
                 self.client.insert(
-                    "events",
+                    names.EVENTS_TABLE,
                     to_columns(batch.events),
                     settings={**INSERT_SETTINGS, "insert_deduplication_token": batch.token},
                 )

@@ -14,7 +14,7 @@ from stacks.config import load_stack_config
 from stacks.database import Database, DatabaseArgs
 from stacks.msk import BROKERS, SERVER_PROPERTIES, Kafka, KafkaArgs
 from stacks.network import API_PORT, DASHBOARD_PORT, Network, NetworkArgs
-from stacks.secrets import HostRole, HostRoleArgs, Secrets, SecretsArgs
+from stacks.secret_store import HostRole, HostRoleArgs, Secrets, SecretsArgs
 
 NAME = "adpulse"
 

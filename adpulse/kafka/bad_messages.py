@@ -54,10 +54,3 @@ BAD_KINDS: tuple[BadKind, ...] = (
     BadKind("bad_country", "invalid_country:country", lambda e, r: _patched(e, country="usa")),
     BadKind("duplicate_event_id", "duplicate", lambda e, r: encode(e)),
 )
-
-
-def by_name(name: str) -> BadKind:
-    for kind in BAD_KINDS:
-        if kind.name == name:
-            return kind
-    raise KeyError(name)

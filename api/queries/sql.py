@@ -18,10 +18,6 @@ from adpulse.clickhouse.identifiers import validate_identifier
 from api.queries.plan import Segment, Source
 from api.queries.ranges import Granularity, TimeRange
 
-# Rollups added by migration 0003 for breakdowns (belong in adpulse.names with the others).
-BREAKDOWN_HOURLY_TABLE = "breakdown_hourly"
-PUBLISHER_HOURLY_TABLE = "publisher_hourly"
-
 RAW_TIME = "DateTime64(3, 'UTC')"
 COUNTS = ("impressions", "clicks", "conversions", "spend_micros", "revenue_micros")
 # Tables keyed by event_type are summed per type first, then pivoted: summing per type
@@ -206,9 +202,14 @@ def breakdown(
     if by is Dimension.PUBLISHER_ID and campaign_id is not None:
         source, time_col, sums, value = names.EVENTS_TABLE, "event_time", _RAW_SUMS, "publisher_id"
     elif by is Dimension.PUBLISHER_ID:
-        source, time_col, sums, value = PUBLISHER_HOURLY_TABLE, "hour", _COUNT_SUMS, "publisher_id"
+        source, time_col, sums, value = (
+            names.PUBLISHER_HOURLY_TABLE,
+            "hour",
+            _COUNT_SUMS,
+            "publisher_id",
+        )
     else:
-        source, time_col, sums, value = BREAKDOWN_HOURLY_TABLE, "hour", _COUNT_SUMS, "value"
+        source, time_col, sums, value = names.BREAKDOWN_HOURLY_TABLE, "hour", _COUNT_SUMS, "value"
         where.append("dimension = {dimension:String}")
         params["dimension"] = by.value
     time_type = RAW_TIME if time_col == "event_time" else "DateTime('UTC')"
@@ -288,7 +289,7 @@ def breakdown_values(database: str, by: Dimension, window: TimeRange) -> Query:
     """The values of `by` (country or device type) with rows in `window`."""
     db = validate_identifier(database, what="database")
     sql = (
-        f"SELECT DISTINCT toString(value) FROM {db}.{BREAKDOWN_HOURLY_TABLE} "
+        f"SELECT DISTINCT toString(value) FROM {db}.{names.BREAKDOWN_HOURLY_TABLE} "
         f"WHERE {_breakdown_where(by)}"
     )
     return Query(sql, _breakdown_params(by, window), ("value",))
@@ -307,7 +308,7 @@ def breakdown_blocks(
     sql = (
         "SELECT toInt64(toUInt32(hour)) AS t, toInt64(campaign_id) AS c, "
         f"toInt64(indexOf({{values:Array(String)}}, toString(value))) AS v, {counts}\n"
-        f"FROM {db}.{BREAKDOWN_HOURLY_TABLE}\nWHERE {_breakdown_where(by)}"
+        f"FROM {db}.{names.BREAKDOWN_HOURLY_TABLE}\nWHERE {_breakdown_where(by)}"
     )
     params = _breakdown_params(by, window) | {"values": list(values)}
     return Query(sql, params, ("t", "campaign_id", "value", *COUNTS))

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Query, Response
 from api.context import ApiContext
 from api.deps import ContextDep, MinuteWindow
 from api.errors import ERROR_RESPONSES
-from api.queries import campaigns as table
-from api.queries.campaigns import Order, SortKey
+from api.queries import campaigns_table as table
+from api.queries.campaigns_table import Order, SortKey
 from api.queries.ranges import TimeRange
 from api.schemas import CampaignRow, Campaigns
 

@@ -1,4 +1,4 @@
-"""`/api/v1/summary` and `/api/v1/timeseries`: totals and their course over time."""
+"""`/api/v1/summary`: totals and ratios over a range, optionally beside the one before it."""
 
 from __future__ import annotations
 
@@ -6,24 +6,17 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 
-from api.deps import CampaignParam, ContextDep, FromParam, MinuteWindow, ToParam, checked
+from api.deps import CampaignParam, ContextDep, MinuteWindow
 from api.errors import ERROR_RESPONSES, bad_parameter
-from api.queries.derived import fill, metrics_from_row
-from api.queries.ranges import EPOCH, Granularity
-from api.schemas import Period, Point, Summary, Timeseries
+from api.queries.derived import metrics_from_row
+from api.queries.ranges import EPOCH
+from api.schemas import Period, Summary
 
 router = APIRouter(prefix="/api/v1", tags=["metrics"], responses=ERROR_RESPONSES)
 
 CompareParam = Annotated[
     Literal["previous"] | None,
     Query(description="previous: also answer for the period of equal length just before `from`"),
-]
-GranularityParam = Annotated[
-    Granularity,
-    Query(
-        description="Bucket size. Ranges widen to whole buckets; at most 1 day by minute, "
-        "62 days by hour and 732 days by day"
-    ),
 ]
 
 
@@ -55,26 +48,3 @@ async def summary(
 
     question = {"from": window.start, "to": window.end, "campaign_id": campaign_id}
     return await ctx.answer("summary", question | {"compare": compare}, compute)
-
-
-@router.get("/timeseries", response_model=Timeseries)
-async def timeseries(
-    ctx: ContextDep,
-    from_: FromParam,
-    to: ToParam,
-    granularity: GranularityParam,
-    campaign_id: CampaignParam = None,
-) -> Response:
-    """Counts and sums per bucket over [from, to), widened to whole buckets; empty ones are 0."""
-    window = checked(from_, to, granularity.step, granularity.max_range)
-
-    async def compute() -> bytes:
-        rows = await ctx.totals(
-            window, endpoint="timeseries", group=granularity, campaign_id=campaign_id
-        )
-        points = [Point(t=t, **m) for t, m in fill(rows, window, granularity.step)]
-        body = Timeseries(from_=window.start, to=window.end, granularity=granularity, points=points)
-        return body.model_dump_json(by_alias=True).encode()
-
-    question = {"from": window.start, "to": window.end, "granularity": granularity}
-    return await ctx.answer("timeseries", question | {"campaign_id": campaign_id}, compute)

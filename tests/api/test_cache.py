@@ -9,7 +9,7 @@ import pytest
 
 from api.cache import MemoryBackend, ResponseCache, VerifiedKeys, cache_key
 from api.metrics import ApiMetrics
-from api.queries.campaigns import SortKey
+from api.queries.campaigns_table import SortKey
 
 T = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 

@@ -9,8 +9,8 @@ import random
 import numpy as np
 
 from adpulse.metadata.campaigns import CampaignMeta
-from api.queries import campaigns as table
-from api.queries.campaigns import Order, SortKey
+from api.queries import campaigns_table as table
+from api.queries.campaigns_table import Order, SortKey
 
 TOTALS = [(1, 100, 2, 0, 500, 0), (2, 0, 0, 0, 0, 0), (3, 50, 1, 1, 500, 900), (4, 10, 0, 0, 9, 0)]
 META = {
