@@ -171,14 +171,12 @@ def test_sigkill_of_up_takes_the_dashboard_and_broker_with_it(stack: Stack) -> N
     commands = " ".join(Path(f"/proc/{pid}/cmdline").read_text() for pid in children)
     assert "next" in commands and "tansu" in commands, commands
     os.kill(stack.pid, signal.SIGKILL)
-    # `up` itself holds the API and metrics ports until its exit has torn down its threads.
+    # `up` itself holds the API and metrics ports until the last of its threads has exited.
     left = wait_gone(children | {stack.pid}, timeout=15)
     assert not left, f"still running after adpulse up was killed: {sorted(left)}"
     from adpulse.local.ports import holder, is_taken
 
-    # The kernel releases a dead process's listeners asynchronously: wait, bounded, and name
-    # any holder left (seen once in six CI runs: a port still taken right after exit).
-    deadline = time.monotonic() + 15
-    while (taken := [p for p in stack.ports if is_taken(p)]) and time.monotonic() < deadline:
-        time.sleep(0.2)
+    # Every thread of every process is gone (a zombie leader is not enough), so every
+    # listener is closed: no waiting here.
+    taken = [p for p in stack.ports if is_taken(p)]
     assert not taken, [f"{p}: {holder(p)}" for p in taken]

@@ -8,6 +8,7 @@ The passwordless `default` user stays for the tests that need no role.
 from __future__ import annotations
 
 import hashlib
+import random
 import shutil
 import socket
 import subprocess
@@ -62,10 +63,28 @@ def _users_xml() -> str:
     return USERS.format(role_users=users)
 
 
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A free port below the kernel's ephemeral range, so no outgoing connection on this
+    machine can be handed it as its local port (a port from `bind(0)` can, once freed, and a
+    test checking "the port is free again" would then see a stranger's socket)."""
+    high = _ephemeral_low()
+    low = 10_000 if high > 11_000 else 1_024
+    for _ in range(200):
+        port = random.randrange(low, high)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {low}..{high} after 200 tries")
 
 
 def _wait_for_port(port: int, timeout: float) -> bool:

@@ -35,9 +35,22 @@ def descendants(pid: int) -> set[int]:
 
 
 def alive(pid: int) -> bool:
-    """Running or sleeping; a zombie (dead, not yet reaped) does not count."""
-    stat = _stat(pid)
-    return stat is not None and stat[0] not in ("Z", "X")
+    """True while any thread of `pid` still runs. A zombie whose threads are all gone does not
+    count: its files, and so its sockets, are closed. A zombie *leader* does count while other
+    threads still exit: Linux shows the leader as `Z` before the rest of a many-threaded
+    process has torn down, and its listeners stay open until the last thread is gone."""
+    try:
+        threads = [entry.name for entry in (PROC / str(pid) / "task").iterdir()]
+    except OSError:
+        return False
+    for tid in threads:
+        try:
+            text = (PROC / str(pid) / "task" / tid / "stat").read_text()
+        except OSError:
+            continue
+        if text[text.rindex(")") + 2 :].split()[0] not in ("Z", "X"):
+            return True
+    return False
 
 
 def wait_gone(pids: set[int], timeout: float) -> set[int]:
