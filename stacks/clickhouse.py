@@ -21,11 +21,11 @@ from pulumi import ResourceOptions
 
 from adpulse import names
 from adpulse.clickhouse.config import ConfigOptions
+from adpulse.clickhouse.roles import ROLE_USERS
 from adpulse.topology import Topology, three_replicas
 
 TOPOLOGY: Topology = three_replicas()
 DATA_DIR = ConfigOptions().data_dir
-INGEST_USER = "ingest"  # the writing user of templates/clickhouse/users.xml.j2
 DATA_DEVICE = "/dev/sdf"
 DISK_FSTYPE = "ext4"
 
@@ -105,7 +105,7 @@ def encrypted_root(kms_key_arn: pulumi.Input[str]) -> aws.ec2.InstanceRootBlockD
     )
 
 
-def clickhouse_url(topology: Topology, user: str = INGEST_USER) -> str:
+def clickhouse_url(topology: Topology, user: str = ROLE_USERS["ingest"]) -> str:
     """`clickhouses://user@ch-1:9440,.../adpulse`, without a password (see Secrets Manager)."""
     hosts = ",".join(f"{host}:{topology.ports.tcp_secure}" for host in topology.hosts)
     return f"clickhouses://{user}@{hosts}/{names.DATABASE}"

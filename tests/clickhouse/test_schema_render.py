@@ -85,6 +85,10 @@ def test_single_node_ddl_executes_in_chdb(chdb_db: ClickHouseClient) -> None:
         names.EVENTS_MINUTE_VIEW,
         names.EVENTS_HOURLY_VIEW,
         names.CAMPAIGN_DAILY_VIEW,
+        names.BREAKDOWN_HOURLY_TABLE,
+        names.PUBLISHER_HOURLY_TABLE,
+        names.BREAKDOWN_HOURLY_VIEW,
+        names.PUBLISHER_HOURLY_VIEW,
     } <= tables
 
 
