@@ -89,7 +89,7 @@ class Settings(BaseSettings):
         ge=0,
         le=168,
         description="answer ranges within this many hours of now from every campaign's rollups "
-        "held in the API's memory (api/hot.py); 0 reads ClickHouse for every answer",
+        "held in the API's memory (api/hot/); 0 reads ClickHouse for every answer",
     )
     api_hot_mb: int = Field(256, ge=16, le=65536, description="memory for those rollups, MiB")
     api_key_cache_s: float = Field(

@@ -18,6 +18,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from typing import Protocol
@@ -31,8 +32,23 @@ _EXPIRY = struct.Struct(">q")  # before each stored answer: when it expires, epo
 LOCAL_COPY_BYTES = 64 * 1024 * 1024
 
 # The wall-clock time of the oldest data the answer being computed was built from, when that
-# data came from a cache of its own (api/hot.py) rather than from ClickHouse just now.
+# data came from a cache of its own (api/hot) rather than from ClickHouse just now.
 _read_at: ContextVar[list[float] | None] = ContextVar("adpulse_data_read_at", default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerTtls:
+    """How long answers are cached, in seconds: built once from the settings (`open_context`),
+    and what every other part reads.
+
+    `history_s` (historical panels) is also how long the data caches behind them (api.hot,
+    api.campaign_meta) reuse a read. An answer built from such data expires `history_s` after
+    the read (`note_data_read_at`): with a longer reuse, answers would be staler than `history_s`
+    and stored already expired, never served from the cache. `live_s`: /live and /freshness.
+    """
+
+    history_s: float
+    live_s: float
 
 
 def note_data_read_at(wall_time: float) -> None:

@@ -369,7 +369,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         _wait_ready(base, server)
         key = key_file.read_text()
         # The first question of each kind after a start: nothing in memory yet (the rollup
-        # blocks of api/hot.py, the tables' marks, the code paths).
+        # blocks of api/hot/, the tables' marks, the code paths).
         cold = fresh_questions(anchor, len(KINDS), seed=0)
         samples, seconds = asyncio.run(drive(base, key, cold, 1, args.client))
         phases.append(summarise("cold", 1, samples, seconds, os.getloadavg()[0]))
@@ -486,7 +486,7 @@ def main(argv: list[str] | None = None) -> None:
         "--hot-hours",
         type=int,
         default=72,
-        help="the API's api_hot_hours (0: every answer reads ClickHouse, as before api/hot.py)",
+        help="the API's api_hot_hours (0: every answer reads ClickHouse, as before api/hot/)",
     )
     parser.add_argument("--out", type=Path, default=None, help="JSON report path")
     args = parser.parse_args(argv)

@@ -69,7 +69,7 @@ class ClickHouseClient(Protocol):
     ) -> Int64Matrix:
         """Run a SELECT of `columns` Int64 columns; its rows as a (rows, columns) int64 array.
 
-        For bulk reads (api/hot.py): no Python object per value. Other column types, or
+        For bulk reads (api/hot/reads.py): no Python object per value. Other column types, or
         another number of them, raise `QueryError`."""
 
     def insert(

@@ -244,7 +244,7 @@ def newest_event(database: str) -> Query:
 def campaign_blocks(database: str, source: Source, window: TimeRange) -> Query:
     """Every campaign's counts and sums in `window` of one table: per day or hour from the
     daily and hourly rollups (their own rows), per minute from the minute rollup and raw
-    events. For api/hot.py, all Int64:
+    events. For api/hot/reads.py, all Int64:
 
     (bucket start in epoch seconds, campaign_id, *COUNTS)
 
@@ -299,7 +299,7 @@ def breakdown_blocks(
     database: str, by: Dimension, window: TimeRange, values: Sequence[str]
 ) -> Query:
     """Every campaign's counts and sums per value of `by` in `window`, per hour. For
-    api/hot.py, all Int64, rows as stored (see campaign_blocks):
+    api/hot/reads.py, all Int64, rows as stored (see campaign_blocks):
 
     (hour in epoch seconds, campaign_id, 1 + the value's index in `values` or 0, *COUNTS)
     """

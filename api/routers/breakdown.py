@@ -26,7 +26,7 @@ async def breakdown(
     """Counts, sums and ratios per value of `by` over [from, to), widened to whole hours."""
 
     async def compute() -> bytes:
-        rows = await ctx.breakdown(window, by, campaign_id=campaign_id, limit=limit)
+        rows = await ctx.counts.breakdown(window, by, campaign_id=campaign_id, limit=limit)
         body = Breakdown(
             from_=window.start,
             to=window.end,

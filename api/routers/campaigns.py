@@ -38,7 +38,7 @@ class CsvResponse(Response):
 async def _rows(
     ctx: ApiContext, window: TimeRange, q: str | None, sort: SortKey, order: Order, endpoint: str
 ) -> list[table.Row]:
-    ids, sums = await ctx.campaign_totals(window, endpoint=endpoint)
+    ids, sums = await ctx.counts.campaign_totals(window, endpoint=endpoint)
     rows = [(c, *counts) for c, counts in zip(ids.tolist(), sums.tolist(), strict=True)]
     meta = await ctx.campaign_meta.table()
     return table.select(table.join(rows, meta), q=q, sort=sort, order=order)
@@ -61,7 +61,7 @@ async def campaigns(
     """Campaigns with events in [from, to), widened to whole minutes: metadata and metrics."""
 
     async def compute() -> bytes:
-        ids, sums = await ctx.campaign_totals(window, endpoint="campaigns")
+        ids, sums = await ctx.counts.campaign_totals(window, endpoint="campaigns")
         meta = await ctx.campaign_meta.table()
         total, rows = table.page(
             ids, sums, meta, q=q, sort=sort, order=order, offset=offset, limit=limit

@@ -31,9 +31,7 @@ async def freshness(ctx: ContextDep) -> Response:
 
     # The lag is computed per request from the cached newest time, so it stays current.
     key = ctx.cache_key("freshness", {})
-    cached, hit = await ctx.cache.fetch(
-        key, ctx.settings.live_cache_ttl_s, compute, endpoint="freshness"
-    )
+    cached, hit = await ctx.cache.fetch(key, ctx.ttls.live_s, compute, endpoint="freshness")
     raw = orjson.loads(cached)["newest"]
     newest = datetime.fromisoformat(raw) if raw else None
     now = ctx.now()

@@ -26,7 +26,7 @@ async def live(ctx: ContextDep) -> Response:
 
     async def compute() -> bytes:
         # Not from the rollups in memory: they may be a minute old, live promises 5 s.
-        rows = await ctx.totals(window, endpoint="live", group=Granularity.MINUTE, hot=False)
+        rows = await ctx.counts.totals(window, endpoint="live", group=Granularity.MINUTE, hot=False)
         points = [Point(t=t, **m) for t, m in fill(rows, window, MINUTE)]
         body = Live(from_=window.start, to=window.end, points=points)
         return body.model_dump_json(by_alias=True).encode()
@@ -36,6 +36,6 @@ async def live(ctx: ContextDep) -> Response:
         "live",
         question,
         compute,
-        ttl_s=ctx.settings.live_cache_ttl_s,
+        ttl_s=ctx.ttls.live_s,
         same_for_same_target=False,  # the window moves with the clock
     )

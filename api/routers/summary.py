@@ -34,11 +34,11 @@ async def summary(
 
     async def compute() -> bytes:
         if compare:
-            now, before = await ctx.two_periods(
+            now, before = await ctx.counts.two_periods(
                 window, periods[1], endpoint="summary", campaign_id=campaign_id
             )
         else:
-            [now] = await ctx.totals(window, endpoint="summary", campaign_id=campaign_id)
+            [now] = await ctx.counts.totals(window, endpoint="summary", campaign_id=campaign_id)
         body = Summary(from_=window.start, to=window.end, **metrics_from_row(now))
         if compare:
             body.previous = Period(

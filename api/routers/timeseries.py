@@ -35,7 +35,7 @@ async def timeseries(
     window = checked(from_, to, granularity.step, granularity.max_range)
 
     async def compute() -> bytes:
-        rows = await ctx.totals(
+        rows = await ctx.counts.totals(
             window, endpoint="timeseries", group=granularity, campaign_id=campaign_id
         )
         points = [Point(t=t, **m) for t, m in fill(rows, window, granularity.step)]

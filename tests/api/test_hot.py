@@ -1,9 +1,10 @@
-"""The rollups held in memory (api/hot.py) answer exactly what the SQL path answers.
+"""The rollups held in memory (api/hot/) answer exactly what the SQL path answers.
 
 Against the seeded chDB database: every grouping the API uses, ranges on and off hour and
 minute boundaries, inside and past the minute rollup's TTL, campaigns with and without events.
 Then the promises that make it safe: blocks read once and shared, never used past their TTL,
 answers cached no longer than their oldest block allows, and failures reaching every waiter.
+The parts on their own: tests/api/hot/.
 """
 
 from __future__ import annotations
@@ -14,12 +15,11 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-import numpy as np
 import pytest
 
 from adpulse.clickhouse.client import Row
 from api.cache import MemoryBackend, ResponseCache, note_data_read_at
-from api.hot import DENSE_IDS, HotRollups, _scatter_add
+from api.hot import HotRollups
 from api.metrics import ApiMetrics
 from api.queries import sql
 from api.queries.plan import Segment, Source, minute_rollup_floor, plan
@@ -161,7 +161,7 @@ def test_blocks_are_read_once_and_shared_by_concurrent_questions(seeded: Seeded)
     for table, reads in (("hourly", 1), ("minute", 1)):
         sample = registry.get_sample_value("adpulse_api_hot_block_reads_total", {"table": table})
         assert sample == reads
-    assert registry.get_sample_value("adpulse_api_hot_bytes") == hot._bytes > 0
+    assert registry.get_sample_value("adpulse_api_hot_bytes") == hot.store.bytes > 0
     recording.statements.clear()
     asyncio.run(ask_many())
     assert recording.data_queries() == []
@@ -194,15 +194,16 @@ def test_an_aging_block_is_used_and_read_again_in_the_background(
 
     async def scenario() -> None:
         first = await hot.totals(segments, seeded.now)
-        await asyncio.gather(*hot._reads)
+        await hot.store.idle()
         reads = len(recording.data_queries())
         now[0] += 55  # past the refresh age of every block (0.5 to 0.9 of the TTL)
         started = asyncio.get_running_loop().time()
         assert await hot.totals(segments, seeded.now) == first
         assert asyncio.get_running_loop().time() - started < 0.1  # did not wait for a read
-        await asyncio.gather(*hot._reads)
-        assert len(recording.data_queries()) == reads + len(hot._blocks)  # one read per block
-        assert all(b.read_at == now[0] for b in hot._blocks.values())
+        await hot.store.idle()
+        blocks = hot.store.blocks
+        assert len(recording.data_queries()) == reads + len(blocks)  # one read per block
+        assert all(b.read_at == now[0] for b in blocks.values())
 
     asyncio.run(scenario())
 
@@ -266,7 +267,7 @@ def test_the_memory_bound_holds_and_answers_stay_right(seeded: Seeded) -> None:
         segments = plan(window, kept)
         got = asyncio.run(hot.totals(segments, seeded.now, campaign_id=3))
         assert got == sql_rows(runner, segments, campaign_id=3)
-        assert hot._bytes <= hot.max_bytes or len(hot._blocks) == 1
+        assert hot.store.bytes <= hot.max_bytes or len(hot.store.blocks) == 1
 
 
 def test_a_failed_read_reaches_every_waiter_and_the_next_question_reads_again(
@@ -295,42 +296,17 @@ def test_reads_cover_the_hours_between_edges_only_while_they_fit_in_half_the_mem
     end = floor(seeded.now, HOUR) - 2 * HOUR
     segments = plan(TimeRange(end - 24 * HOUR - 7 * MINUTE, end - 7 * MINUTE), kept)
     minute_reads = []
+    now = [1_000_000.0]
     for max_bytes in (256 << 20, 1 << 20):
         recording = RecordingClient(seeded.client)
-        hot, runner = make_hot(seeded, recording, max_bytes=max_bytes)
+        hot, runner = make_hot(seeded, recording, clock=lambda: now[0], max_bytes=max_bytes)
         asyncio.run(hot.totals(segments, seeded.now))  # learns how many campaigns there are
-        hot._blocks.clear()
+        now[0] += 61  # every block expired: all read again
         recording.statements.clear()
         answer = asyncio.run(hot.totals(segments, seeded.now))
         minute_reads.append(sum("events_per_minute" in s for s in recording.data_queries()))
         assert answer == sql_rows(runner, segments)
         if max_bytes > 1 << 20:  # the edge hours and the 23 between, in one read
-            assert len([k for k in hot._blocks if k[0] == "minute"]) == 25
+            fresh = [k for k, b in hot.store.blocks.items() if b.read_at == now[0]]
+            assert len([k for k in fresh if k[0] == "minute"]) == 25
     assert minute_reads == [1, 2]  # with too little memory: each edge hour on its own
-
-
-def test_scatter_add_sums_rows_that_repeat_a_cell() -> None:
-    rng = np.random.default_rng(7)
-    cells = (rng.integers(0, 4, 500), rng.integers(0, 6, 500))
-    values = rng.integers(0, 1_000_000, (500, 5))
-    values[:3, 4] = 2**62  # a column too big for float64 sums takes the exact path
-    array = np.zeros((4, 6, 5), dtype=np.int64)
-    _scatter_add(array, cells, values)
-    expected = np.zeros((4, 6, 5), dtype=np.int64)
-    for i in range(500):
-        expected[cells[0][i], cells[1][i]] += values[i]
-    assert np.array_equal(array, expected)
-
-
-def test_campaign_ids_map_to_the_same_slots_below_and_beyond_the_dense_table(
-    seeded: Seeded,
-) -> None:
-    hot, _ = make_hot(seeded)
-    big = DENSE_IDS + 5
-    first = hot._slots_of(np.asarray([7, big, 3, 7], dtype=np.int64))  # the sorting path
-    second = hot._slots_of(np.asarray([3, 7, 9, 3], dtype=np.int64))  # the table path
-    slot = {c: hot.slots.get(c) for c in (3, 7, 9, big)}
-    assert first.tolist() == [slot[7], slot[big], slot[3], slot[7]]
-    assert second.tolist() == [slot[3], slot[7], slot[9], slot[3]]
-    assert sorted(v for v in slot.values() if v is not None) == [0, 1, 2, 3]
-    assert None not in slot.values()

@@ -60,7 +60,7 @@ def get(app_client: TestClient, path: str, **params: Any) -> dict[str, Any]:
 
 @pytest.fixture(params=[72, 0], ids=["hot-rollups", "clickhouse-only"])
 def http(make_app: AppFactory, request: pytest.FixtureRequest) -> Iterator[TestClient]:
-    """The app answering from the rollups held in memory (api/hot.py) where the range allows,
+    """The app answering from the rollups held in memory (api/hot/) where the range allows,
     and the app reading ClickHouse for every answer: both must match the raw events."""
     with TestClient(make_app(api_hot_hours=request.param)) as client:
         yield client
