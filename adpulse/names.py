@@ -23,3 +23,11 @@ EVENTS_HOURLY_VIEW = "campaign_hourly_mv"
 CAMPAIGN_DAILY_VIEW = "campaign_daily_mv"
 BREAKDOWN_HOURLY_VIEW = "breakdown_hourly_mv"
 PUBLISHER_HOURLY_VIEW = "publisher_hourly_mv"
+
+# CloudWatch: what the consumer publishes (consumers/cloudwatch.py) and the stack's alarms watch
+# (stacks/alarms.py), dimensioned by stack and consumer group so two stacks never mix.
+METRICS_NAMESPACE = "adpulse"
+CONSUMER_LAG_METRIC = "ConsumerLag"
+FRESHNESS_METRIC = "FreshnessSeconds"
+STACK_DIMENSION = "Stack"
+GROUP_DIMENSION = "ConsumerGroup"

@@ -40,9 +40,15 @@ class Settings(BaseSettings):
     live_retention_days: int = Field(2, ge=1, le=30, description="TTL of the per-minute rollup")
 
     kafka_bootstrap: str = "127.0.0.1:9092"
-    kafka_security_protocol: Literal["PLAINTEXT", "SSL"] = Field(
-        "PLAINTEXT", description="SSL for MSK's TLS listener (port 9094)"
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="SASL_SSL for MSK with SASL/SCRAM (9096); SSL for TLS alone"
     )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256"] | None = Field(
+        None, description="with SASL_SSL; MSK offers SCRAM-SHA-512"
+    )
+    kafka_sasl_username: str | None = None
+    # From the environment (the stack's kafka_scram_secret_arn), never from a stack output.
+    kafka_sasl_password: SecretStr | None = None
     events_topic: str = names.EVENTS_TOPIC
     dlq_topic: str = names.DLQ_TOPIC
     consumer_group: str = names.CONSUMER_GROUP
@@ -67,6 +73,21 @@ class Settings(BaseSettings):
     dashboard_port: int = Field(3000, ge=1, le=65535)
     state_dir: Path = Field(Path(".adpulse"), description="local mode: logs, builds, data")
     metrics_port: int = Field(9108, ge=0, le=65535)
+    # The stack turns these on (outputs of the same names); locally nothing leaves the machine.
+    cloudwatch_metrics: bool = Field(
+        False, description="the consumer publishes ConsumerLag and FreshnessSeconds to CloudWatch"
+    )
+    cloudwatch_interval_s: float = Field(
+        60.0,
+        ge=60,
+        le=300,
+        description="one PutMetricData per interval: at most once a minute, and often enough for "
+        "the stack's alarms, which judge 5-minute periods",
+    )
+    stack_name: str = Field(
+        "local", min_length=1, max_length=255, description="the `Stack` metric dimension"
+    )
+    aws_region: str | None = Field(None, description="unset: the AWS SDK's own lookup")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     # Testing only: SIGKILL the consumer at a named point (see consumers/faults.py).
@@ -121,6 +142,28 @@ class Settings(BaseSettings):
     def _distinct_topics(self) -> Settings:
         if self.events_topic == self.dlq_topic:
             raise ValueError("events_topic and dlq_topic must differ")
+        return self
+
+    @model_validator(mode="after")
+    def _sasl_with_its_protocol(self) -> Settings:
+        # The password is checked where a Kafka client is built (adpulse.kafka.client_config):
+        # processes that never dial Kafka, like the API, need not hold it.
+        sasl = {
+            "ADPULSE_KAFKA_SASL_MECHANISM": self.kafka_sasl_mechanism,
+            "ADPULSE_KAFKA_SASL_USERNAME": self.kafka_sasl_username,
+        }
+        if self.kafka_security_protocol == "SASL_SSL":
+            missing = [key for key, value in sasl.items() if not value]
+            if missing:
+                raise ValueError(
+                    f"ADPULSE_KAFKA_SECURITY_PROTOCOL=SASL_SSL needs {' and '.join(missing)} "
+                    "(the stack outputs kafka_sasl_mechanism and kafka_sasl_username)"
+                )
+        elif any(sasl.values()) or self.kafka_sasl_password is not None:
+            raise ValueError(
+                "ADPULSE_KAFKA_SASL_* are set but ADPULSE_KAFKA_SECURITY_PROTOCOL is "
+                f"{self.kafka_security_protocol}: set it to SASL_SSL, or unset them"
+            )
         return self
 
 

@@ -24,6 +24,7 @@ from adpulse.events import Event, Rejection, decode, to_columns
 from adpulse.kafka.client_config import kafka_config
 from adpulse.settings import Settings
 from consumers.batch import DeadLetter, PartitionBatch, RecentIds
+from consumers.cloudwatch import Observation
 from consumers.dead_letters import DeadLetterProducer
 from consumers.faults import CrashPoints
 from consumers.metrics import ConsumerMetrics
@@ -89,6 +90,7 @@ class IngestConsumer:
         self._failures = 0
         self._paused = False
         self._newest_ms = 0
+        self._max_lag: int | None = None
         self._rate_window: list[tuple[float, int]] = []
         self._activity = time.monotonic()
         self._dead = DeadLetterProducer(settings)
@@ -382,10 +384,18 @@ class IngestConsumer:
 
         stats = orjson.loads(stats_json)
         topic = stats.get("topics", {}).get(self.settings.events_topic, {})
+        lags = []
         for partition, info in topic.get("partitions", {}).items():
             lag = info.get("consumer_lag", -1)
             if partition != "-1" and lag >= 0:
                 self.metrics.lag.labels(partition).set(lag)
+                lags.append(lag)
+        # One assignment, so `observe` on another thread reads a whole value.
+        self._max_lag = max(lags) if lags else None
+
+    def observe(self) -> Observation:
+        """The largest partition lag and the newest event written; safe from any thread."""
+        return Observation(max_lag=self._max_lag, newest_event_ms=self._newest_ms or None)
 
     def _update_gauges(self, now: float) -> None:
         buffered = sum(

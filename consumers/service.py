@@ -8,6 +8,7 @@ from types import FrameType
 
 from adpulse.clickhouse.roles import connect_as
 from adpulse.settings import Settings
+from consumers.cloudwatch import cloudwatch_publisher
 from consumers.consumer import IngestConsumer, Summary
 from consumers.faults import CrashPoints
 from consumers.gc_tuning import tune_for_ingest
@@ -35,6 +36,7 @@ def run_consumer(settings: Settings, *, stop_after_idle: float | None = None) ->
         log.info("signal %d: flushing and stopping", signum)
         consumer.stop()
 
+    publisher = cloudwatch_publisher(settings, consumer.observe)
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         if server is not None:
@@ -45,4 +47,6 @@ def run_consumer(settings: Settings, *, stop_after_idle: float | None = None) ->
             signal.signal(sig, handler)
         if server is not None:
             server.shutdown()
+        if publisher is not None:
+            publisher.stop()
         client.close()

@@ -6,6 +6,10 @@ need=()
 command -v clickhouse-server >/dev/null || need+=(clickhouse-server)
 command -v pg_ctlcluster >/dev/null || need+=(postgresql)
 command -v redis-server >/dev/null || need+=(redis-server)
+# User data of the stack's nodes is validated as Debian's own tools would (tests/stacks).
+command -v cloud-init >/dev/null || need+=(cloud-init)
+command -v shellcheck >/dev/null || need+=(shellcheck)
+command -v openssl >/dev/null || need+=(openssl)
 
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then

@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 bash scripts/system-deps.sh
 bash scripts/services.sh
 bash scripts/dashboard-deps.sh
+bash scripts/checkov-deps.sh  # its own venv: tests/stacks/test_checkov.py runs the real checkov
 
 echo "==> ruff" >&2
 .venv/bin/ruff check .

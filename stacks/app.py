@@ -1,7 +1,12 @@
 """App hosts (consumer, API, dashboard) behind an Application Load Balancer.
 
-The dashboard is the default route and `/api/*` goes to the API; `/metrics` and the other API
-paths are not routed, so Prometheus data never leaves the VPC.
+Browsers get the dashboard, `/api/v1/*` included: the dashboard's own same-origin proxy
+(dashboard/app/api/v1/[...path]/route.ts) answers those paths and adds the API key on the
+server, so the key never reaches the browser. Sending them to the API instead would answer
+every panel with 401. Machine clients reach the API only under its own host name
+(`adpulse:apiHostname`, HTTPS only), which cannot shadow the dashboard's paths; without one the
+API is reachable only inside the VPC. `/metrics` is never routed to the API, so Prometheus data
+never leaves the VPC.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from stacks.network import API_PORT, DASHBOARD_PORT
 
 HEALTH_PATH = "/healthz"
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+API_PATHS = ["/api/v1/*"]
 NO_TLS_WARNING = (
     "no adpulse:certificateArn: the dashboard is served over plain HTTP. Set it with "
     "`pulumi config set adpulse:certificateArn arn:aws:acm:...` and run `pulumi up` again."
@@ -39,6 +45,8 @@ class AppArgs:
     # Plain values: they decide how many hosts and which listeners exist.
     instance_count: int = 2
     certificate_arn: str | None = None
+    # Machine clients' host name for the API (HTTPS only); None keeps the API inside the VPC.
+    api_hostname: str | None = None
     deletion_protection: bool = True
 
 
@@ -75,9 +83,12 @@ class App(pulumi.ComponentResource):
             enable_deletion_protection=args.deletion_protection,
             opts=child,
         )
+        if args.api_hostname and not args.certificate_arn:
+            raise ValueError("AppArgs.api_hostname needs certificate_arn: API keys travel in it")
+        roles = [("dashboard", DASHBOARD_PORT)]
+        roles += [("api", API_PORT)] if args.api_hostname else []
         self.target_groups = {
-            role: self._target_group(name, role, port, args.vpc_id)
-            for role, port in (("dashboard", DASHBOARD_PORT), ("api", API_PORT))
+            role: self._target_group(name, role, port, args.vpc_id) for role, port in roles
         }
         for role, group in self.target_groups.items():
             for i, instance in enumerate(self.instances):
@@ -130,14 +141,7 @@ class App(pulumi.ComponentResource):
             self.listeners = [listener]
             scheme, self.tls_warning = "http", NO_TLS_WARNING
             pulumi.log.warn(NO_TLS_WARNING, resource=self)
-        self.api_rule = aws.lb.ListenerRule(
-            f"{name}-api-rule",
-            listener_arn=listener.arn,
-            priority=10,
-            conditions=[{"path_pattern": {"values": ["/api/*"]}}],
-            actions=[{"type": "forward", "target_group_arn": self.target_groups["api"].arn}],
-            opts=child,
-        )
+        self.rules = self._rules(name, listener, args.api_hostname)
         self.dashboard_url = self.alb.dns_name.apply(lambda host: f"{scheme}://{host}")
         self.hosts = [
             pulumi.Output.all(
@@ -150,6 +154,37 @@ class App(pulumi.ComponentResource):
             for i, instance in enumerate(self.instances)
         ]
         self.register_outputs({"dashboard_url": self.dashboard_url, "hosts": self.hosts})
+
+    def _rules(
+        self, name: str, listener: aws.lb.Listener, api_hostname: str | None
+    ) -> dict[str, aws.lb.ListenerRule]:
+        """Listener rules by purpose; the ALB evaluates them by ascending priority."""
+        child = ResourceOptions(parent=self)
+        rules = {}
+        if api_hostname:
+            # Both conditions must hold: the API's own host name, and only its API paths.
+            rules["api"] = aws.lb.ListenerRule(
+                f"{name}-api-host-rule",
+                listener_arn=listener.arn,
+                priority=10,
+                conditions=[
+                    {"host_header": {"values": [api_hostname]}},
+                    {"path_pattern": {"values": API_PATHS}},
+                ],
+                actions=[{"type": "forward", "target_group_arn": self.target_groups["api"].arn}],
+                opts=child,
+            )
+        # The default action serves these already; the rule pins them to the dashboard, so an
+        # API rule added later (at a higher priority number) cannot take them over.
+        rules["dashboard-api-proxy"] = aws.lb.ListenerRule(
+            f"{name}-dashboard-proxy-rule",
+            listener_arn=listener.arn,
+            priority=20,
+            conditions=[{"path_pattern": {"values": API_PATHS}}],
+            actions=[{"type": "forward", "target_group_arn": self.target_groups["dashboard"].arn}],
+            opts=child,
+        )
+        return rules
 
     def _target_group(
         self, name: str, role: str, port: int, vpc_id: pulumi.Input[str]

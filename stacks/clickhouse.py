@@ -1,17 +1,19 @@
-"""Three self-hosted ClickHouse nodes, one per AZ, each with its own gp3 data volume.
+"""Self-hosted ClickHouse from the stack's topology: one Graviton node per host, each with its own
+gp3 data volume, TLS certificate and a user data that installs and configures it.
 
-The shape is 1 shard x 3 replicas (`adpulse.topology.three_replicas`): at adpulse's volume
-one r6g.2xlarge holds and scans the whole dataset, so sharding would add fan-out latency without
-adding headroom, while three replicas in three AZs survive an AZ loss and spread reads.
+The default shape is 1 shard x 3 replicas (`adpulse.topology.three_replicas`): at adpulse's
+volume one r6g.2xlarge holds and scans the whole dataset, so sharding would add fan-out latency
+without adding headroom, while three replicas in three AZs survive an AZ loss and spread reads.
 Keeper runs inside the same servers: three voters give a quorum that survives one loss, and
-separate Keeper hosts would be three more machines to patch for a few MB of metadata.
+separate Keeper hosts would be three more machines to patch for a few MB of metadata. Other
+shapes come from `adpulse:clickhouseTopology` (`SHARDSxREPLICAS`, `stacks/cluster_shape.py`).
 """
 
 from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,67 +21,55 @@ import pulumi
 import pulumi_aws as aws
 from pulumi import ResourceOptions
 
-from adpulse import names
 from adpulse.clickhouse.config import ConfigOptions
-from adpulse.clickhouse.roles import ROLE_USERS
-from adpulse.topology import Topology, three_replicas
+from adpulse.topology import Topology
+from stacks.cluster_shape import (
+    DEFAULT_VERSION,
+    TOPOLOGY,
+    TOPOLOGY_FILE,
+    clickhouse_url,
+    grid_topology,
+    placement,
+    settings_topology,
+    topology_json,
+    topology_toml,
+)
+from stacks.tls import ClusterTls, ClusterTlsArgs
+from stacks.userdata import DISK_FSTYPE as DISK_FSTYPE
+from stacks.userdata import (
+    SECRET_KEYS,
+    BackupPlan,
+    NodeBoot,
+    cw_agent_config,
+    node_user_data,
+)
 
-TOPOLOGY: Topology = three_replicas()
 DATA_DIR = ConfigOptions().data_dir
+# EC2 wants a device name; Nitro ignores it (the volume appears as NVMe, found by its serial).
 DATA_DEVICE = "/dev/sdf"
-DISK_FSTYPE = "ext4"
-
-# The CloudWatch agent reports used_percent of the data mount with exactly these dimensions
-# (InstanceId, path, fstype); alarms.py matches them.
-_CW_AGENT: dict[str, Any] = {
-    "agent": {"metrics_collection_interval": 60},
-    "metrics": {
-        "append_dimensions": {"InstanceId": "${aws:InstanceId}"},
-        "metrics_collected": {
-            "disk": {"resources": [DATA_DIR], "measurement": ["used_percent"], "drop_device": True},
-            "mem": {"measurement": ["used_percent"]},
-        },
-    },
-}
-
-_USER_DATA = """#!/bin/bash
-# Prepare the host only: ClickHouse itself is installed and configured from
-# `adpulse config render --topology cluster` over SSM (see stacks/README.md).
-set -euo pipefail
-hostnamectl set-hostname __HOST__
-# Nitro exposes EBS as NVMe; the by-id link names the volume, whatever order devices appear in.
-dev=/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store___VOLUME__
-for _ in $(seq 1 120); do [ -e "$dev" ] && break; sleep 5; done
-# Format only a blank volume: a replaced instance must find the old data intact.
-blkid "$dev" || mkfs.__FSTYPE__ -L chdata "$dev"
-mkdir -p __DATA_DIR__
-grep -q LABEL=chdata /etc/fstab || \
-  echo "LABEL=chdata __DATA_DIR__ __FSTYPE__ defaults,noatime,nofail 0 2" >> /etc/fstab
-mount -a
-cd /tmp
-curl -fsSLO https://amazoncloudwatch-agent.s3.amazonaws.com/ubuntu/arm64/latest/amazon-cloudwatch-agent.deb
-dpkg -i amazon-cloudwatch-agent.deb
-cat > /opt/aws/amazon-cloudwatch-agent/etc/adpulse.json <<'EOF'
-__CW_AGENT__
-EOF
-/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s \
-  -c file:/opt/aws/amazon-cloudwatch-agent/etc/adpulse.json
-"""
-
-
-def user_data(host: str, volume_id: str) -> str:
-    """Boot script: hostname, the data volume on DATA_DIR, and the CloudWatch agent."""
-    return (
-        _USER_DATA.replace("__HOST__", host)
-        .replace("__VOLUME__", volume_id.replace("-", ""))
-        .replace("__FSTYPE__", DISK_FSTYPE)
-        .replace("__DATA_DIR__", DATA_DIR)
-        .replace("__CW_AGENT__", json.dumps(_CW_AGENT, indent=2))
-    )
+_CW_AGENT = cw_agent_config(DATA_DIR)
+# Older importers (alarms, __main__, tests) find the shape helpers here too.
+__all__ = [
+    "DEFAULT_VERSION",
+    "DISK_FSTYPE",
+    "TOPOLOGY",
+    "TOPOLOGY_FILE",
+    "ClickHouseArgs",
+    "ClickHouseCluster",
+    "clickhouse_url",
+    "encrypted_root",
+    "find_ami",
+    "grid_topology",
+    "imdsv2_only",
+    "placement",
+    "settings_topology",
+    "topology_json",
+    "topology_toml",
+]
 
 
 def find_ami(name_filter: str, owner: str, parent: pulumi.Resource) -> pulumi.Output[str]:
-    """The newest arm64 (Graviton) HVM image whose name matches the filter."""
+    """The newest arm64 (Graviton) HVM image of `owner` whose name matches the filter."""
     return aws.ec2.get_ami_output(
         most_recent=True,
         owners=[owner],
@@ -105,61 +95,97 @@ def encrypted_root(kms_key_arn: pulumi.Input[str]) -> aws.ec2.InstanceRootBlockD
     )
 
 
-def clickhouse_url(topology: Topology, user: str = ROLE_USERS["ingest"]) -> str:
-    """`clickhouses://user@ch-1:9440,.../adpulse`, without a password (see Secrets Manager)."""
-    hosts = ",".join(f"{host}:{topology.ports.tcp_secure}" for host in topology.hosts)
-    return f"clickhouses://{user}@{hosts}/{names.DATABASE}"
+def tls_read_policy(tls_arns: list[str]) -> str:
+    """The nodes' role may read the TLS secrets too (the HostRole grants the passwords and the
+    key's kms:Decrypt); the backups bucket grants its own writer policy (stacks/backups.py)."""
+    statement = {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": tls_arns}
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
 
 
-def topology_json(topology: Topology) -> str:
-    """The cluster as JSON: shards of replica hosts, Keeper voters and ports."""
-    return json.dumps(
-        {
-            "cluster": topology.cluster,
-            "shards": [list(shard) for shard in topology.shards],
-            "keeper": list(topology.keeper),
-            "ports": vars(topology.ports),
-        },
-        sort_keys=True,
+def _render_user_data(host: str, args: ClickHouseArgs, v: dict[str, Any]) -> str:
+    """`node_user_data` once the node's Outputs (volume id, ARNs, CA, bucket) are known."""
+    bucket = v["bucket"]
+    backup = BackupPlan(bucket, v["region"], args.backup_retention_days) if bucket else None
+    boot = NodeBoot(
+        host=host,
+        domain=v["domain"],
+        region=v["region"],
+        volume_id=v["volume"],
+        clickhouse_version=args.clickhouse_version,
+        secret_arns=v["secrets"],
+        tls_secret_arn=v["tls"],
+        ca_cert_pem=v["ca"],
+        backup=backup,
     )
+    return node_user_data(boot, args.topology)
 
 
 @dataclass
 class ClickHouseArgs:
-    subnet_ids: Sequence[pulumi.Input[str]]  # one per AZ, in TOPOLOGY.hosts order
+    subnet_ids: Sequence[pulumi.Input[str]]  # one per AZ; hosts are placed round robin
     availability_zones: Sequence[pulumi.Input[str]]
     security_group_id: pulumi.Input[str]
     instance_profile: pulumi.Input[str]
+    role_name: pulumi.Input[str]  # the profile's role: gets read access to the TLS secrets
+    secret_arns: Mapping[str, pulumi.Input[str]]  # stacks/secret_store.py keys -> ARN
+    name_prefix: str  # `adpulse-<stack>`: the TLS secrets' names start with it
     ami_name_filter: str  # plain: lookup arguments
     ami_owner: str
     vpc_id: pulumi.Input[str]
     internal_domain: pulumi.Input[str]
     kms_key_arn: pulumi.Input[str]
+    topology: Topology = TOPOLOGY  # plain: decides how many nodes exist
+    clickhouse_version: str = DEFAULT_VERSION
     instance_type: pulumi.Input[str] = "r6g.2xlarge"
     volume_size_gb: pulumi.Input[int] = 500
     volume_iops: pulumi.Input[int] = 6000
     volume_throughput: pulumi.Input[int] = 250
     protect_data: bool = True  # plain: a resource option, not a property
+    # The backups bucket (stacks/backups.py `bucket_name`, whose writer policy the role needs);
+    # the first replica runs the timer (`userdata.backup_host`). None: no backups at all.
+    backup_bucket: pulumi.Input[str] | None = None
+    backup_retention_days: int = 14  # at most the bucket's own expiry
 
 
 class ClickHouseCluster(pulumi.ComponentResource):
-    """ch-1..ch-3: an instance, a data volume and a private DNS name each."""
+    """Per host of the topology: an instance, a data volume, a certificate and a DNS name."""
 
     def __init__(
         self, name: str, args: ClickHouseArgs, opts: ResourceOptions | None = None
     ) -> None:
         super().__init__("adpulse:clickhouse:ClickHouseCluster", name, None, opts)
         child = ResourceOptions(parent=self)
-        if len(args.subnet_ids) != len(TOPOLOGY.hosts):
-            raise ValueError(f"ClickHouseArgs: need {len(TOPOLOGY.hosts)} subnets, one per node")
+        topology = args.topology
+        zones = placement(topology, len(args.subnet_ids))
+        missing = sorted(set(SECRET_KEYS.values()) - set(args.secret_arns))
+        if missing:
+            raise ValueError(f"ClickHouseArgs.secret_arns lacks {', '.join(missing)}")
         ami = find_ami(args.ami_name_filter, args.ami_owner, self)
         zone = self._private_names(name, args.vpc_id, args.internal_domain)
+        self.tls = ClusterTls(
+            f"{name}-tls",
+            ClusterTlsArgs(
+                hosts=topology.hosts,
+                domain=args.internal_domain,
+                kms_key_arn=args.kms_key_arn,
+                secret_prefix=args.name_prefix,
+            ),
+            opts=child,
+        )
+        region = aws.get_region_output(opts=pulumi.InvokeOptions(parent=self)).region
+        tls_arns = list(self.tls.secret_arns.values())
+        aws.iam.RolePolicy(
+            f"{name}-tls-read",
+            role=args.role_name,
+            policy=pulumi.Output.all(*tls_arns).apply(lambda arns: tls_read_policy(list(arns))),
+            opts=child,
+        )
+        secrets = pulumi.Output.all(**{key: args.secret_arns[key] for key in SECRET_KEYS.values()})
         self.instances: list[aws.ec2.Instance] = []
         self.volumes: list[aws.ebs.Volume] = []
         self.nodes: list[pulumi.Output[dict[str, str]]] = []
-        for host, subnet_id, az in zip(
-            TOPOLOGY.hosts, args.subnet_ids, args.availability_zones, strict=True
-        ):
+        self.user_data: dict[str, pulumi.Output[str]] = {}
+        for host, z in zip(topology.hosts, zones, strict=True):
             # A separate volume outlives its instance: replacing a node (new AMI, new type)
             # re-attaches the data instead of re-replicating the whole dataset. gp3 because
             # size, IOPS and throughput scale independently: merges want throughput, and
@@ -167,7 +193,7 @@ class ClickHouseCluster(pulumi.ComponentResource):
             # bursts higher) at a fraction of io2's price; raise each in config as data grows.
             volume = aws.ebs.Volume(
                 f"{name}-{host}-data",
-                availability_zone=az,
+                availability_zone=args.availability_zones[z],
                 type="gp3",
                 size=args.volume_size_gb,
                 iops=args.volume_iops,
@@ -177,22 +203,33 @@ class ClickHouseCluster(pulumi.ComponentResource):
                 tags={"Name": f"{host}-data"},
                 opts=ResourceOptions(parent=self, protect=args.protect_data),
             )
+            user_data = pulumi.Output.all(
+                volume=volume.id,
+                domain=args.internal_domain,
+                region=region,
+                secrets=secrets,
+                tls=self.tls.secret_arns[host],
+                ca=self.tls.ca_cert_pem,
+                bucket=args.backup_bucket,
+            ).apply(functools.partial(_render_user_data, host, args))
             instance = aws.ec2.Instance(
                 f"{name}-{host}",
                 ami=ami,
                 instance_type=args.instance_type,
-                subnet_id=subnet_id,
+                subnet_id=args.subnet_ids[z],
                 vpc_security_group_ids=[args.security_group_id],
                 iam_instance_profile=args.instance_profile,
                 metadata_options=imdsv2_only(),
                 root_block_device=encrypted_root(args.kms_key_arn),
                 monitoring=True,
                 disable_api_termination=args.protect_data,
-                user_data=volume.id.apply(functools.partial(user_data, host)),
+                user_data=user_data,
                 tags={"Name": host, "Role": "clickhouse"},
                 # The AMI lookup follows new images and a user-data change would stop the node:
                 # a replica is replaced or rebooted by choice, not by `pulumi up`.
-                opts=ResourceOptions(parent=self, ignore_changes=["ami", "user_data"]),
+                opts=ResourceOptions(
+                    parent=self, ignore_changes=["ami", "user_data"], depends_on=[self._dhcp]
+                ),
             )
             aws.ec2.VolumeAttachment(
                 f"{name}-{host}-data-attachment",
@@ -213,6 +250,7 @@ class ClickHouseCluster(pulumi.ComponentResource):
             )
             self.instances.append(instance)
             self.volumes.append(volume)
+            self.user_data[host] = user_data
             self.nodes.append(
                 pulumi.Output.all(
                     name=host,
@@ -224,8 +262,9 @@ class ClickHouseCluster(pulumi.ComponentResource):
                 )
             )
         self.instance_ids = [i.id for i in self.instances]
-        self.url = clickhouse_url(TOPOLOGY)
-        self.register_outputs({"nodes": self.nodes, "url": self.url})
+        self.url = clickhouse_url(topology)
+        self.ca_cert_pem = self.tls.ca_cert_pem
+        self.register_outputs({"nodes": self.nodes, "url": self.url, "ca_pem": self.ca_cert_pem})
 
     def _private_names(
         self, name: str, vpc_id: pulumi.Input[str], domain: pulumi.Input[str]
@@ -239,7 +278,8 @@ class ClickHouseCluster(pulumi.ComponentResource):
             domain_name_servers=["AmazonProvidedDNS"],
             opts=child,
         )
-        aws.ec2.VpcDhcpOptionsAssociation(
+        # Nodes boot after it, so their first DHCP lease already carries the search domain.
+        self._dhcp = aws.ec2.VpcDhcpOptionsAssociation(
             f"{name}-dhcp-assoc", vpc_id=vpc_id, dhcp_options_id=dhcp.id, opts=child
         )
         return aws.route53.Zone(

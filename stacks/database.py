@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_random
 from pulumi import ResourceOptions
 
 from adpulse import names
@@ -30,6 +31,7 @@ class DatabaseArgs:
     subnet_ids: Sequence[pulumi.Input[str]]
     security_group_id: pulumi.Input[str]
     kms_key_arn: pulumi.Input[str]
+    name_prefix: str  # `adpulse-<stack>`: the instance and its final snapshot are named after it
     instance_class: pulumi.Input[str] = "db.t4g.medium"
     engine_version: pulumi.Input[str] = "16"
     multi_az: pulumi.Input[bool] = True
@@ -46,8 +48,13 @@ class Database(pulumi.ComponentResource):
         subnets = aws.rds.SubnetGroup(
             f"{name}-pg-subnets", subnet_ids=list(args.subnet_ids), opts=child
         )
+        # Snapshot names are unique per account and region and outlive the instance: a suffix
+        # drawn each time the stack creates the database lets it be destroyed, created and
+        # destroyed again.
+        suffix = pulumi_random.RandomId(f"{name}-pg-final-suffix", byte_length=4, opts=child)
         self.instance = aws.rds.Instance(
             f"{name}-pg",
+            identifier_prefix=f"{args.name_prefix}-pg-",
             engine="postgres",
             engine_version=args.engine_version,
             instance_class=args.instance_class,
@@ -72,7 +79,9 @@ class Database(pulumi.ComponentResource):
             copy_tags_to_snapshot=True,
             deletion_protection=args.deletion_protection,
             skip_final_snapshot=False,
-            final_snapshot_identifier=f"{name}-pg-final",
+            final_snapshot_identifier=suffix.hex.apply(
+                lambda hex_: f"{args.name_prefix}-pg-final-{hex_}"
+            ),
             auto_minor_version_upgrade=True,
             opts=child,
         )

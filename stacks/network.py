@@ -1,8 +1,8 @@
-"""The VPC: three AZs with public, app and data subnets, NAT, endpoints and security groups."""
+"""The VPC: public, app and data subnets per AZ, egress by NAT or endpoints, flow logs, and
+security groups."""
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,7 +14,9 @@ from pulumi import ResourceOptions
 from adpulse.topology import Ports
 from stacks.cache import PORT as REDIS_PORT
 from stacks.database import PORT as POSTGRES_PORT
-from stacks.msk import TLS_PORT as KAFKA_TLS_PORT
+from stacks.flow_logs import flow_logs
+from stacks.msk import SCRAM_PORT as KAFKA_PORT
+from stacks.zones import choose_zones
 
 # The ClickHouse users template admits this range (ConfigOptions.networks); a test keeps the two
 # equal, so a changed VPC cannot silently lock the app out of ClickHouse.
@@ -23,7 +25,14 @@ AZ_COUNT = 3
 API_PORT = 8000
 DASHBOARD_PORT = 3000
 PORTS = Ports()
-_ENDPOINT_SERVICES = ("ssm", "ssmmessages", "ec2messages", "secretsmanager", "logs", "monitoring")
+ENDPOINTS_WARNING = (
+    "adpulse:egress is endpoints: the hosts reach AWS services and S3 but not the internet, so "
+    "first boots cannot install Debian or ClickHouse packages from their public repositories; "
+    "use an AMI with them installed (adpulse:amiNameFilter / amiOwner) or egress nat"
+)
+# What the hosts reach without the internet: SSM Session Manager, Secrets Manager (passwords at
+# boot), CloudWatch Logs and metrics (the agent, consumer lag).
+INTERFACE_ENDPOINTS = ("ssm", "ssmmessages", "ec2messages", "secretsmanager", "logs", "monitoring")
 
 
 def subnet_cidrs(vpc_cidr: str, az_count: int = AZ_COUNT) -> dict[str, list[str]]:
@@ -35,20 +44,13 @@ def subnet_cidrs(vpc_cidr: str, az_count: int = AZ_COUNT) -> dict[str, list[str]
     return tiers
 
 
-def _nth_az(names: Sequence[str], index: int) -> str:
-    if len(names) <= index:
-        raise pulumi.RunError(
-            f"the region has {len(names)} available AZs; adpulse needs {AZ_COUNT} "
-            "(one ClickHouse replica and one Kafka broker per AZ); pick another region"
-        )
-    return sorted(names)[index]
-
-
 GROUPS = ("alb", "app", "clickhouse", "kafka", "redis", "postgres")
 Source = str | tuple[str, pulumi.Input[str]]
 
 
-def ingress_policy(bastion_cidr: pulumi.Input[str] | None) -> list[tuple[str, int, Source, str]]:
+def ingress_policy(
+    bastion_cidr: pulumi.Input[str] | None, api_from_alb: bool = False
+) -> list[tuple[str, int, Source, str]]:
     """Every ingress rule: (group, TCP port, source group or (label, CIDR), why)."""
     internet = ("internet", "0.0.0.0/0")
     # The two internet-facing rules of the stack; everything else admits named groups.
@@ -56,15 +58,16 @@ def ingress_policy(bastion_cidr: pulumi.Input[str] | None) -> list[tuple[str, in
         ("alb", 443, internet, "HTTPS from anywhere"),
         ("alb", 80, internet, "HTTP; redirects to HTTPS when a certificate is set"),
         ("app", DASHBOARD_PORT, "alb", "dashboard from the load balancer"),
-        ("app", API_PORT, "alb", "API from the load balancer"),
         # The app speaks TLS only (clickhouses://, 9440/8443).
         ("clickhouse", PORTS.tcp_secure, "app", "ClickHouse native TLS from the app"),
         ("clickhouse", PORTS.https, "app", "ClickHouse HTTPS from the app"),
         ("clickhouse", PORTS.prometheus, ("vpc", VPC_CIDR), "Prometheus scrapes"),
-        ("kafka", KAFKA_TLS_PORT, "app", "Kafka TLS from the app"),
+        ("kafka", KAFKA_PORT, "app", "Kafka SASL/SCRAM over TLS from the app"),
         ("redis", REDIS_PORT, "app", "Redis TLS from the app"),
         ("postgres", POSTGRES_PORT, "app", "Postgres from the app"),
     ]
+    if api_from_alb:
+        rules.append(("app", API_PORT, "alb", "API from the load balancer (adpulse:apiHostname)"))
     # Plain, replication and Keeper ports are for the ClickHouse nodes themselves.
     peer_ports = [PORTS.tcp, PORTS.tcp_secure, PORTS.http, PORTS.https]
     peer_ports += [PORTS.interserver_http, PORTS.keeper, PORTS.keeper_raft]
@@ -80,34 +83,39 @@ def ingress_policy(bastion_cidr: pulumi.Input[str] | None) -> list[tuple[str, in
 
 @dataclass
 class NetworkArgs:
+    name_prefix: str  # `adpulse-<stack>`
+    kms_key_arn: pulumi.Input[str]  # encrypts the flow logs
+    # EC2 types (hosts and MSK brokers) every chosen AZ must offer.
+    instance_types: Sequence[str]
     bastion_cidr: pulumi.Input[str] | None = None
     # Plain values: they decide which resources exist, so they cannot wait for an Output.
+    egress: str = "nat"  # "nat" | "endpoints" (stacks.config.EGRESS)
     nat_gateway_per_az: bool = True
-    enable_vpc_endpoints: bool = False
+    az_count: int = AZ_COUNT
+    flow_log_retention_days: int = 365
+    api_from_alb: bool = False
 
 
 class Network(pulumi.ComponentResource):
-    """Subnets per tier and AZ, and one security group per service admitting only its clients."""
+    """Subnets per tier and AZ, one way out, flow logs, and one security group per service
+    admitting only its clients."""
 
     def __init__(self, name: str, args: NetworkArgs, opts: ResourceOptions | None = None) -> None:
         super().__init__("adpulse:network:Network", name, None, opts)
         self._name = name
+        self._prefix = args.name_prefix
         child = ResourceOptions(parent=self)
-        azs = aws.get_availability_zones_output(
-            state="available", opts=pulumi.InvokeOptions(parent=self)
-        )
-        self.availability_zones = [
-            azs.names.apply(functools.partial(_nth_az, index=i)) for i in range(AZ_COUNT)
-        ]
+        self.az_count = args.az_count
+        self.availability_zones = choose_zones(args.instance_types, args.az_count, self)
         self.vpc = aws.ec2.Vpc(
             f"{name}-vpc",
             cidr_block=VPC_CIDR,
             enable_dns_hostnames=True,
             enable_dns_support=True,
-            tags={"Name": f"{name}-vpc"},
+            tags={"Name": f"{args.name_prefix}-vpc"},
             opts=child,
         )
-        cidrs = subnet_cidrs(VPC_CIDR)
+        cidrs = subnet_cidrs(VPC_CIDR, args.az_count)
         self.subnets: dict[str, list[aws.ec2.Subnet]] = {
             tier: [
                 aws.ec2.Subnet(
@@ -117,7 +125,7 @@ class Network(pulumi.ComponentResource):
                     availability_zone=self.availability_zones[i],
                     # Only the load balancer lives in public subnets, and it gets its own IPs.
                     map_public_ip_on_launch=False,
-                    tags={"Name": f"{name}-{tier}-{i + 1}", "Tier": tier},
+                    tags={"Name": f"{args.name_prefix}-{tier}-{i + 1}", "Tier": tier},
                     opts=child,
                 )
                 for i, cidr in enumerate(block)
@@ -127,10 +135,19 @@ class Network(pulumi.ComponentResource):
         self.public_subnet_ids = [s.id for s in self.subnets["public"]]
         self.app_subnet_ids = [s.id for s in self.subnets["app"]]
         self.data_subnet_ids = [s.id for s in self.subnets["data"]]
-        private_tables = self._routes(args.nat_gateway_per_az, child)
-        self._security_groups(args.bastion_cidr, child)
-        if args.enable_vpc_endpoints:
-            self._endpoints(private_tables, child)
+        private_tables = self._routes(args.egress, args.nat_gateway_per_az, child)
+        self._security_groups(args.bastion_cidr, args.api_from_alb, child)
+        self._endpoints(private_tables, interfaces=args.egress == "endpoints", opts=child)
+        if args.egress == "endpoints":
+            pulumi.log.warn(ENDPOINTS_WARNING, resource=self)
+        self.flow_log, self.flow_log_group = flow_logs(
+            name,
+            self.vpc.id,
+            args.name_prefix,
+            args.flow_log_retention_days,
+            args.kms_key_arn,
+            self,
+        )
         self.register_outputs(
             {
                 "vpc_id": self.vpc.id,
@@ -140,8 +157,9 @@ class Network(pulumi.ComponentResource):
             }
         )
 
-    def _routes(self, per_az: bool, opts: ResourceOptions) -> list[aws.ec2.RouteTable]:
-        """Public subnets route through the IGW; private ones through a NAT in their AZ."""
+    def _routes(self, egress: str, per_az: bool, opts: ResourceOptions) -> list[aws.ec2.RouteTable]:
+        """Public subnets route through the IGW; private ones through a NAT in their AZ, or
+        (egress `endpoints`) nowhere outside the VPC."""
         name = self._name
         igw = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=self.vpc.id, opts=opts)
         public = aws.ec2.RouteTable(
@@ -158,9 +176,9 @@ class Network(pulumi.ComponentResource):
                 opts=opts,
             )
         # One NAT per AZ keeps the app and data tiers online when an AZ fails; a single NAT
-        # saves about $65/month per gateway for non-production stacks.
+        # saves about $33/month per gateway for non-production stacks.
         nats = []
-        for i in range(AZ_COUNT if per_az else 1):
+        for i in range(0 if egress != "nat" else self.az_count if per_az else 1):
             eip = aws.ec2.Eip(f"{name}-nat-eip-{i + 1}", domain="vpc", opts=opts)
             nats.append(
                 aws.ec2.NatGateway(
@@ -171,11 +189,12 @@ class Network(pulumi.ComponentResource):
                 )
             )
         tables = []
-        for i in range(AZ_COUNT):
+        for i in range(self.az_count):
+            nat = [nats[i % len(nats)]] if nats else []
             table = aws.ec2.RouteTable(
                 f"{name}-private-rt-{i + 1}",
                 vpc_id=self.vpc.id,
-                routes=[{"cidr_block": "0.0.0.0/0", "nat_gateway_id": nats[i % len(nats)].id}],
+                routes=[{"cidr_block": "0.0.0.0/0", "nat_gateway_id": n.id} for n in nat],
                 opts=opts,
             )
             tables.append(table)
@@ -188,7 +207,9 @@ class Network(pulumi.ComponentResource):
                 )
         return tables
 
-    def _security_groups(self, bastion: pulumi.Input[str] | None, opts: ResourceOptions) -> None:
+    def _security_groups(
+        self, bastion: pulumi.Input[str] | None, api_from_alb: bool, opts: ResourceOptions
+    ) -> None:
         # Rules are separate resources so groups can reference each other without a cycle; a
         # group without egress rules gets none (the managed services never dial out).
         self.security_groups = {
@@ -196,13 +217,13 @@ class Network(pulumi.ComponentResource):
                 f"{self._name}-{key}-sg",
                 vpc_id=self.vpc.id,
                 description=f"adpulse {key}",
-                tags={"Name": f"{self._name}-{key}"},
+                tags={"Name": f"{self._prefix}-{key}"},
                 opts=opts,
             )
             for key in GROUPS
         }
         self.ingress_rules: list[aws.vpc.SecurityGroupIngressRule] = []
-        for target, port, source, why in ingress_policy(bastion):
+        for target, port, source, why in ingress_policy(bastion, api_from_alb):
             label, cidr = source if isinstance(source, tuple) else (source, None)
             self.ingress_rules.append(
                 aws.vpc.SecurityGroupIngressRule(
@@ -218,7 +239,8 @@ class Network(pulumi.ComponentResource):
                 )
             )
         # The load balancer may only reach the app ports; hosts reach NAT, AWS APIs and peers.
-        egress = [("alb", DASHBOARD_PORT), ("alb", API_PORT), ("app", -1), ("clickhouse", -1)]
+        egress = [("alb", DASHBOARD_PORT), ("app", -1), ("clickhouse", -1)]
+        egress += [("alb", API_PORT)] if api_from_alb else []
         for target, port in egress:
             aws.vpc.SecurityGroupEgressRule(
                 f"{self._name}-{target}-egress-{'all' if port < 0 else port}",
@@ -228,33 +250,53 @@ class Network(pulumi.ComponentResource):
                 to_port=None if port < 0 else port,
                 referenced_security_group_id=None if port < 0 else self.security_groups["app"].id,
                 cidr_ipv4="0.0.0.0/0" if port < 0 else None,
+                description="NAT, AWS APIs and peers" if port < 0 else f"to the app on {port}",
                 opts=opts,
             )
 
-    def _endpoints(self, tables: list[aws.ec2.RouteTable], opts: ResourceOptions) -> None:
-        """SSM, Secrets Manager and CloudWatch without the NAT, so the hosts stay manageable."""
+    def _endpoints(
+        self, tables: list[aws.ec2.RouteTable], interfaces: bool, opts: ResourceOptions
+    ) -> None:
+        """S3 through a gateway endpoint always: it is free and keeps backup traffic off the
+        NAT's per-GB charge. Interface endpoints (about $7/month each per AZ) only when they
+        replace the NAT."""
         name = self._name
         region = aws.get_region_output(opts=pulumi.InvokeOptions(parent=self)).region
+        self.endpoints = {
+            "s3": aws.ec2.VpcEndpoint(
+                f"{name}-s3-endpoint",
+                vpc_id=self.vpc.id,
+                service_name=pulumi.Output.concat("com.amazonaws.", region, ".s3"),
+                vpc_endpoint_type="Gateway",
+                route_table_ids=[t.id for t in tables],
+                opts=opts,
+            )
+        }
+        if not interfaces:
+            return
         endpoint_sg = aws.ec2.SecurityGroup(
             f"{name}-endpoints-sg",
             vpc_id=self.vpc.id,
             description="adpulse VPC endpoints",
             ingress=[
-                {"protocol": "tcp", "from_port": 443, "to_port": 443, "cidr_blocks": [VPC_CIDR]}
+                {
+                    "protocol": "tcp",
+                    "from_port": 443,
+                    "to_port": 443,
+                    "cidr_blocks": [VPC_CIDR],
+                    "description": "HTTPS from the VPC",
+                }
             ],
             opts=opts,
         )
-        for service in ("s3", *_ENDPOINT_SERVICES):
-            # S3 is a free gateway endpoint on the route tables; the rest are interfaces.
-            gateway = service == "s3"
-            aws.ec2.VpcEndpoint(
+        for service in INTERFACE_ENDPOINTS:
+            self.endpoints[service] = aws.ec2.VpcEndpoint(
                 f"{name}-{service}-endpoint",
                 vpc_id=self.vpc.id,
                 service_name=pulumi.Output.concat("com.amazonaws.", region, ".", service),
-                vpc_endpoint_type="Gateway" if gateway else "Interface",
-                route_table_ids=[t.id for t in tables] if gateway else None,
-                private_dns_enabled=None if gateway else True,
-                subnet_ids=None if gateway else self.app_subnet_ids,
-                security_group_ids=None if gateway else [endpoint_sg.id],
+                vpc_endpoint_type="Interface",
+                private_dns_enabled=True,
+                subnet_ids=self.app_subnet_ids,
+                security_group_ids=[endpoint_sg.id],
                 opts=opts,
             )

@@ -8,66 +8,143 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_random
 from pulumi import ResourceOptions
 
-# The hosts render ClickHouse users from these; the names are what `aws secretsmanager
-# get-secret-value --secret-id adpulse/<stack>/<key>` takes.
-SECRET_KEYS = (
-    "clickhouse-admin-password",
-    "clickhouse-ingest-password",
-    "clickhouse-api-password",
-    "clickhouse-cluster-secret",
-    "redis-auth-token",
-)
+# The credentials the stack keeps in Secrets Manager, with the length it generates when the
+# operator sets no override. Letters and digits only: the values pass through users.xml, shell
+# and URLs without escaping, and 32 of them carry ~190 bits. ElastiCache wants 16..128
+# characters for the Redis token.
+GENERATED_LENGTH = {
+    "clickhouse-admin-password": 32,
+    "clickhouse-ingest-password": 32,
+    "clickhouse-api-password": 32,
+    "clickhouse-cluster-secret": 48,
+    "redis-auth-token": 64,
+}
+SECRET_KEYS = tuple(GENERATED_LENGTH)
+# Deleted secrets stay recoverable this long. Names carry a unique suffix (name_prefix), so a
+# destroy followed by an up creates new names instead of colliding with the pending deletions.
+RECOVERY_WINDOW_DAYS = 7
 _SSM_POLICY = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
 _CW_AGENT_POLICY = "arn:aws:iam::aws:policy/CloudWatchAgentServerPolicy"
 
 
 @dataclass
 class SecretsArgs:
-    # Keyed by SECRET_KEYS; values come from `pulumi config set --secret`, never from code.
-    values: Mapping[str, pulumi.Input[str]]
-    prefix: pulumi.Input[str]
+    # `adpulse-<stack>`: the alias and the secrets' names start with it.
+    name_prefix: str
+    # Keyed by SECRET_KEYS (more keys may be added, with a value). A value comes from
+    # `pulumi config set --secret`; None generates one with pulumi-random, kept in the state.
+    overrides: Mapping[str, pulumi.Input[str] | None]
+
+
+def key_policy(account: str, partition: str, region: str, dns_suffix: str) -> str:
+    """The account administers the key (so IAM policies grant its use, as for the host roles);
+    CloudWatch Logs may encrypt this account's log groups in this region with it."""
+    logs = f"arn:{partition}:logs:{region}:{account}:log-group:*"
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "AccountAdministersTheKey",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
+                    "Action": "kms:*",
+                    "Resource": "*",
+                },
+                {
+                    "Sid": "CloudWatchLogsEncryptsItsLogGroups",
+                    "Effect": "Allow",
+                    "Principal": {"Service": f"logs.{region}.{dns_suffix}"},
+                    "Action": [
+                        "kms:Encrypt*",
+                        "kms:Decrypt*",
+                        "kms:ReEncrypt*",
+                        "kms:GenerateDataKey*",
+                        "kms:Describe*",
+                    ],
+                    "Resource": "*",
+                    "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": logs}},
+                },
+            ],
+        },
+        sort_keys=True,
+    )
 
 
 class Secrets(pulumi.ComponentResource):
-    """One customer-managed KMS key for every store, and one secret per credential."""
+    """One customer-managed KMS key for every store, and one secret per credential.
+
+    `values` holds every credential as a secret Output (the override or the generated one), for
+    the resources that need the value itself (the Redis AUTH token); `arns` is what hosts read.
+    """
 
     def __init__(self, name: str, args: SecretsArgs, opts: ResourceOptions | None = None) -> None:
-        super().__init__("adpulse:secrets:Secrets", name, None, opts)
-        missing = sorted(set(SECRET_KEYS) - set(args.values))
+        missing = sorted(set(SECRET_KEYS) - set(args.overrides))
         if missing:
-            raise ValueError(f"SecretsArgs.values lacks {', '.join(missing)}")
+            raise ValueError(f"SecretsArgs.overrides lacks {', '.join(missing)}")
+        for key, override in args.overrides.items():
+            if override is None and key not in GENERATED_LENGTH:
+                raise ValueError(f"SecretsArgs.overrides[{key!r}] is None and cannot be generated")
+        super().__init__("adpulse:secrets:Secrets", name, None, opts)
         child = ResourceOptions(parent=self)
+        invoke = pulumi.InvokeOptions(parent=self)
+        account = aws.get_caller_identity_output(opts=invoke).account_id
+        partition = aws.get_partition_output(opts=invoke)
+        region = aws.get_region_output(opts=invoke).region
         # A key of our own (not aws/ebs, aws/rds...) so access to data at rest can be revoked
         # and audited in one place; yearly rotation keeps old ciphertexts readable.
         self.key = aws.kms.Key(
             f"{name}-key",
-            description="adpulse data at rest: EBS, MSK, ElastiCache, RDS, Secrets Manager",
+            description=f"{args.name_prefix} data at rest: EBS, MSK, ElastiCache, RDS, Secrets "
+            "Manager, CloudWatch Logs",
             enable_key_rotation=True,
             deletion_window_in_days=30,
+            policy=pulumi.Output.all(
+                account, partition.partition, region, partition.dns_suffix
+            ).apply(lambda v: key_policy(*v)),
             opts=child,
         )
         aws.kms.Alias(
-            f"{name}-key-alias", name=f"alias/{name}", target_key_id=self.key.id, opts=child
+            f"{name}-key-alias",
+            name=f"alias/{args.name_prefix}",
+            target_key_id=self.key.id,
+            opts=child,
         )
+        self.values: dict[str, pulumi.Output[str]] = {}
         self.arns: dict[str, pulumi.Output[str]] = {}
-        for key in SECRET_KEYS:
+        for key, override in args.overrides.items():
+            value = self._value(name, key, override)
             secret = aws.secretsmanager.Secret(
                 f"{name}-{key}",
-                name=pulumi.Output.concat(args.prefix, "/", key),
+                name_prefix=f"{args.name_prefix}/{key}-",
                 kms_key_id=self.key.arn,
-                recovery_window_in_days=7,
+                recovery_window_in_days=RECOVERY_WINDOW_DAYS,
                 opts=child,
             )
             aws.secretsmanager.SecretVersion(
                 f"{name}-{key}-version",
                 secret_id=secret.id,
-                secret_string=pulumi.Output.secret(args.values[key]),
+                secret_string=value,
                 opts=ResourceOptions(parent=secret),
             )
+            self.values[key] = value
             self.arns[key] = secret.arn
         self.register_outputs({"key_arn": self.key.arn, "secret_arns": self.arns})
+
+    def _value(self, name: str, key: str, override: pulumi.Input[str] | None) -> pulumi.Output[str]:
+        """The override, or a generated value; secret either way."""
+        if override is not None:
+            return pulumi.Output.secret(override)
+        generated = pulumi_random.RandomPassword(
+            f"{name}-{key}-generated",
+            length=GENERATED_LENGTH[key],
+            special=False,
+            opts=ResourceOptions(parent=self, additional_secret_outputs=["result"]),
+        )
+        return pulumi.Output.secret(generated.result)
 
 
 @dataclass

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from types import ModuleType
 from typing import Any, TypeVar, cast
 
@@ -19,9 +19,17 @@ import pytest
 from pulumi.runtime.stack import wait_for_rpcs
 from pulumi.runtime.sync_await import _sync_await
 
-REGION = "us-east-1"
-AZS = ["us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d"]
-ACCOUNT = "123456789012"
+# The mocks live in stacks/ so `adpulse stack check` runs the program exactly as these tests do.
+from stacks.inventory import (
+    Inventory,
+    StackFile,
+    collect,
+    collect_with_config,
+    read_stack_file,
+)
+from stacks.mocks import REGION, SECRET_SIG
+from stacks.mocks import Mocks as Mocks  # re-exported for the tests
+from stacks.mocks import Recorded as Recorded
 
 # Long, random-looking values, so a leak into any output or input is unambiguous.
 SECRETS = {
@@ -34,91 +42,12 @@ SECRETS = {
 CONFIG = {
     "aws:region": REGION,
     "adpulse:alarmEmail": "oncall@example.com",
-    "adpulse:enableVpcEndpoints": "true",
+    "adpulse:egress": "nat",
     "adpulse:clickhouseVolumeSizeGb": "800",
     "adpulse:clickhouseVolumeIops": "8000",
     "adpulse:clickhouseVolumeThroughput": "400",
     **SECRETS,
 }
-
-
-@dataclass
-class Recorded:
-    type: str
-    name: str
-    inputs: dict[str, Any]
-    id: str
-
-
-class Mocks(pulumi.runtime.Mocks):
-    """Echo inputs back with the computed outputs AWS would add; answer the lookups we make."""
-
-    def __init__(self) -> None:
-        self.resources: list[Recorded] = []
-        self.calls: list[tuple[str, dict[str, Any]]] = []
-        self._az_of_subnet: dict[str, str] = {}
-
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        kind = args.typ.split(":")[-1].lower()
-        rid = f"{args.name}-{kind}-id"
-        out: dict[str, Any] = {
-            **args.inputs,
-            "arn": f"arn:aws:{args.typ.split(':')[1].split('/')[0]}:{REGION}:{ACCOUNT}:{rid}",
-            "name": args.inputs.get("name", f"{args.name}-abc123"),
-        }
-        extra: dict[str, dict[str, Any]] = {
-            "aws:ec2/subnet:Subnet": {},
-            "aws:ec2/instance:Instance": {
-                "privateIp": f"10.0.{len(self.resources) % 250}.10",
-                "privateDns": f"ip-10-0-0-{len(self.resources)}.ec2.internal",
-                "availabilityZone": self._az_of_subnet.get(args.inputs.get("subnetId", ""), ""),
-            },
-            "aws:msk/cluster:Cluster": {
-                "clusterName": args.inputs.get("clusterName", f"{args.name}-abc123"),
-                "bootstrapBrokersTls": ",".join(
-                    f"b-{i}.adpulse.abc123.c2.kafka.{REGION}.amazonaws.com:9094" for i in (1, 2, 3)
-                ),
-            },
-            "aws:msk/configuration:Configuration": {"latestRevision": 1},
-            "aws:elasticache/replicationGroup:ReplicationGroup": {
-                "primaryEndpointAddress": f"master.{args.name}.abc123.use1.cache.amazonaws.com",
-                "memberClusters": [f"{args.name}-002", f"{args.name}-001"],
-            },
-            "aws:rds/instance:Instance": {
-                "address": f"{args.name}.abc123.{REGION}.rds.amazonaws.com",
-                "identifier": f"{args.name}-abc123",
-                "masterUserSecrets": [
-                    {
-                        "secretArn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:rds!db-1",
-                        "secretStatus": "active",
-                    }
-                ],
-            },
-            "aws:lb/loadBalancer:LoadBalancer": {
-                "dnsName": f"{args.name}-123.{REGION}.elb.amazonaws.com",
-                "arnSuffix": f"app/{args.name}/abc123",
-            },
-            "aws:lb/targetGroup:TargetGroup": {"arnSuffix": f"targetgroup/{args.name}/abc"},
-            "aws:route53/zone:Zone": {"zoneId": "Z0123456789ABC"},
-            "aws:route53/record:Record": {"fqdn": f"{args.inputs.get('name')}.adpulse.internal"},
-        }
-        out.update(extra.get(args.typ, {}))
-        if args.typ == "aws:ec2/subnet:Subnet":
-            self._az_of_subnet[rid] = args.inputs.get("availabilityZone", "")
-        self.resources.append(Recorded(args.typ, args.name, dict(args.inputs), rid))
-        return rid, out
-
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
-        self.calls.append((args.token, dict(args.args)))
-        answers: dict[str, dict[str, Any]] = {
-            "aws:ec2/getAmi:getAmi": {"id": "ami-0abc1234def567890", "architecture": "arm64"},
-            "aws:index/getAvailabilityZones:getAvailabilityZones": {
-                "names": AZS,
-                "zoneIds": ["use1-az1", "use1-az2", "use1-az4", "use1-az6"],
-            },
-            "aws:index/getRegion:getRegion": {"name": REGION, "region": REGION},
-        }
-        return answers.get(args.token, {})
 
 
 MOCKS = Mocks()
@@ -163,10 +92,6 @@ def outputs(program: ModuleType) -> dict[str, Any]:
     return dict(root.outputs)  # type: ignore[attr-defined]
 
 
-# How the mock monitor hands over an input that is marked secret (encrypted in the state).
-SECRET_SIG = ("4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270")
-
-
 def secret_value(value: Any) -> Any:
     """The plain value of a secret-marked input; fails if the input is not marked secret."""
     assert isinstance(value, dict) and value.get(SECRET_SIG[0]) == SECRET_SIG[1], (
@@ -185,3 +110,45 @@ def pulumi_test(fn: F) -> F:
 
 def of_type(mocks: Mocks, typ: str) -> list[Recorded]:
     return [r for r in mocks.resources if r.type == typ]
+
+
+def run_program(
+    config: Mapping[str, str], secret_keys: Sequence[str] = (), stack: str = "test"
+) -> Inventory:
+    """The program run under mocks with exactly this config (full keys, e.g. `adpulse:egress`),
+    in a child process: Pulumi keeps one runtime per process, and the session's is taken."""
+    return collect_with_config(stack, StackFile(dict(config), tuple(secret_keys), ()))
+
+
+# What step 4 of stacks/README.md has the operator set on a prod stack: the one account-specific
+# value the committed file cannot hold.
+OPERATOR_CERTIFICATE = (
+    "arn:aws:acm:us-east-1:123456789012:certificate/8f1c2d3e-aaaa-4bbb-8ccc-0123456789ab"
+)
+
+
+@pytest.fixture(scope="session")
+def committed_prod_inventory() -> Inventory:
+    """The program with the committed Pulumi.prod.yaml alone, as stack `prod`."""
+    return collect("prod")
+
+
+@pytest.fixture(scope="session")
+def prod_inventory() -> Inventory:
+    """The prod stack as an operator runs it: the committed Pulumi.prod.yaml plus the
+    certificate README step 4 sets (`pulumi config set adpulse:certificateArn ...`)."""
+    committed = read_stack_file("prod")
+    config = {**committed.config, "adpulse:certificateArn": OPERATOR_CERTIFICATE}
+    return collect_with_config("prod", replace(committed, config=config))
+
+
+@pytest.fixture(scope="session")
+def dev_inventory() -> Inventory:
+    """The program with the committed Pulumi.dev.yaml, as stack `dev`."""
+    return collect("dev")
+
+
+@pytest.fixture(scope="session")
+def two_by_two_inventory() -> Inventory:
+    """The test config with a 2-shard x 2-replica ClickHouse topology (four nodes)."""
+    return run_program({**CONFIG, "adpulse:clickhouseTopology": "2x2"}, list(SECRETS))

@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
+import boto3
+import pulumi
+import pulumi_aws as aws
+import pytest
+from moto import mock_aws
 from pulumi import Output
 
+from adpulse import names
+from adpulse.settings import Settings, load_settings
+from consumers.cloudwatch import CloudWatchPublisher, Observation
 from stacks.clickhouse import _CW_AGENT, DATA_DIR
-from tests.stacks.conftest import CONFIG, Mocks, of_type, pulumi_test
+from stacks.config import StackConfigError, load_stack_config
+from stacks.mocks import Mocks
+from tests.stacks.conftest import CONFIG, SECRETS, of_type, pulumi_test, set_config
 
 EXPECTED = {
     *(f"ch-{n}-{what}" for n in (1, 2, 3) for what in ("cpu", "status", "disk")),
@@ -21,6 +33,7 @@ EXPECTED = {
     "alb-target-5xx",
     "alb-p95-latency",
     "consumer-lag",
+    "consumer-freshness",
 }
 
 
@@ -52,16 +65,118 @@ def test_alb_p95_latency_alarms_above_180_ms(program: ModuleType) -> Output[None
     ).apply(check)
 
 
+@pytest.fixture
+def cloudwatch(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """moto's CloudWatch, with fake credentials so nothing can reach a real account."""
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.setenv(key, "testing")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    # Never ask the instance metadata service (a link-local address) for a region or keys.
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    with mock_aws():
+        yield boto3.client("cloudwatch", region_name="us-east-1")
+
+
 @pulumi_test
-def test_consumer_lag_reads_the_custom_metric(program: ModuleType) -> Output[None]:
-    alarm = program.alarms.alarms["consumer-lag"]
+def test_consumer_alarms_watch_exactly_what_the_deployed_consumer_publishes(
+    program: ModuleType, outputs: dict[str, Any], cloudwatch: Any
+) -> Output[None]:
+    """Settings from the stack outputs, a publisher sending to (mocked) CloudWatch, and each
+    consumer alarm's namespace, metric and dimensions found among the metrics that arrived."""
+    fields = {k: v for k, v in outputs.items() if k in Settings.model_fields}
+    lag = program.alarms.alarms["consumer-lag"]
+    fresh = program.alarms.alarms["consumer-freshness"]
 
     def check(values: list[Any]) -> None:
-        namespace, metric, threshold = values
-        assert (namespace, metric) == ("adpulse", "consumer_lag")
-        assert threshold == 100_000  # the adpulse:consumerLagThreshold default
+        exported, lag_alarm, fresh_alarm = values
+        settings = load_settings(_env_file=None, kafka_sasl_password="unused-here", **exported)
+        assert settings.cloudwatch_metrics is True, "the stack turns publishing on"
+        newest = int(time.time() * 1000) - 4_000
+        publisher = CloudWatchPublisher(settings, lambda: Observation(12, newest))
+        assert publisher.publish_once()
+        arrived = {
+            (m["Namespace"], m["MetricName"], _dims(m["Dimensions"]))
+            for m in cloudwatch.list_metrics(Namespace=names.METRICS_NAMESPACE)["Metrics"]
+        }
+        watched = {(ns, metric, _dims(dims)) for ns, metric, dims in (lag_alarm, fresh_alarm)}
+        assert watched == arrived
+        assert {metric for _, metric, _ in watched} == {"ConsumerLag", "FreshnessSeconds"}
 
-    return Output.all(alarm.namespace, alarm.metric_name, alarm.threshold).apply(check)
+    def alarm(a: aws.cloudwatch.MetricAlarm) -> Output[list[Any]]:
+        return Output.all(a.namespace, a.metric_name, a.dimensions)
+
+    return Output.all(Output.all(**fields), alarm(lag), alarm(fresh)).apply(check)
+
+
+def test_consumer_dimensions_name_the_stack_and_the_group(mocks: Mocks) -> None:
+    alarms = {a.name: a for a in of_type(mocks, "aws:cloudwatch/metricAlarm:MetricAlarm")}
+    for key in ("adpulse-consumer-lag", "adpulse-consumer-freshness"):
+        assert alarms[key].inputs["namespace"] == "adpulse"
+        assert alarms[key].inputs["dimensions"] == {
+            "Stack": "test",
+            "ConsumerGroup": names.CONSUMER_GROUP,
+        }
+    assert alarms["adpulse-consumer-lag"].inputs["metricName"] == "ConsumerLag"
+    assert alarms["adpulse-consumer-lag"].inputs["threshold"] == 100_000  # the config default
+
+
+def test_freshness_alarms_after_five_minutes_or_when_nobody_publishes(mocks: Mocks) -> None:
+    (alarm,) = [
+        a
+        for a in of_type(mocks, "aws:cloudwatch/metricAlarm:MetricAlarm")
+        if a.name == "adpulse-consumer-freshness"
+    ]
+    assert alarm.inputs["metricName"] == "FreshnessSeconds"
+    assert alarm.inputs["statistic"] == "Maximum"
+    assert alarm.inputs["comparisonOperator"] == "GreaterThanThreshold"
+    assert alarm.inputs["threshold"] == 300  # adpulse:freshnessThresholdSeconds default
+    # A dead consumer publishes nothing: that must page, not sit in INSUFFICIENT_DATA. Two
+    # 5-minute periods each hold a datapoint from a live consumer publishing every 60..300 s.
+    assert alarm.inputs["treatMissingData"] == "breaching"
+    inputs = alarm.inputs
+    window = (inputs["period"], inputs["evaluationPeriods"], inputs["datapointsToAlarm"])
+    assert window == (300, 2, 2)
+
+
+def test_only_the_app_hosts_may_put_metrics_and_only_in_our_namespace(mocks: Mocks) -> None:
+    (policy,) = [
+        p for p in of_type(mocks, "aws:iam/policy:Policy") if p.name == "adpulse-put-metrics"
+    ]
+    assert json.loads(policy.inputs["policy"])["Statement"] == [
+        {
+            "Effect": "Allow",
+            "Action": "cloudwatch:PutMetricData",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"cloudwatch:namespace": "adpulse"}},
+        }
+    ]
+    roles = [
+        a.inputs["role"]
+        for a in of_type(mocks, "aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+        if a.inputs["policyArn"].endswith(policy.id)
+    ]
+    assert roles == ["adpulse-app-role-abc123"]
+
+
+@pytest.mark.parametrize(("value", "allowed"), [("30", "at least 60"), ("90000", "60..86400")])
+def test_bad_freshness_threshold_names_the_key(
+    program: ModuleType, value: str, allowed: str
+) -> None:
+    config = {**CONFIG, "adpulse:freshnessThresholdSeconds": value}
+    try:
+        set_config(config, list(SECRETS))
+        with pytest.raises(StackConfigError, match="adpulse:freshnessThresholdSeconds") as err:
+            load_stack_config(pulumi.Config("adpulse"))
+    finally:
+        set_config(CONFIG, list(SECRETS))
+    assert allowed in str(err.value)
+
+
+def _dims(dims: Any) -> tuple[tuple[str, str], ...]:
+    """Dimensions as CloudWatch lists them, or as an alarm holds them, in one comparable form."""
+    if isinstance(dims, dict):
+        return tuple(sorted(dims.items()))
+    return tuple(sorted((d["Name"], d["Value"]) for d in dims))
 
 
 def test_every_alarm_notifies_the_topic_and_the_email_subscribes(mocks: Mocks) -> None:

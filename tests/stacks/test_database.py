@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from types import ModuleType
 from typing import Any
 
@@ -47,3 +48,20 @@ def test_no_password_is_passed_to_rds(mocks: Mocks) -> None:
 def test_url_requires_tls_and_has_no_password() -> None:
     url = postgres_url("db.example.rds.amazonaws.com")
     assert url == "postgresql://adpulse@db.example.rds.amazonaws.com:5432/adpulse?sslmode=require"
+
+
+def test_names_come_from_the_stack_with_a_fresh_snapshot_suffix(mocks: Mocks) -> None:
+    """Two stacks share an account, and destroy, up, destroy again works: the final snapshot's
+    name carries the stack and a suffix generated with the instance."""
+    (db,) = of_type(mocks, "aws:rds/instance:Instance")
+    (suffix,) = [r for r in of_type(mocks, "random:index/randomId:RandomId") if "pg" in r.name]
+    assert db.inputs["identifierPrefix"] == "adpulse-test-pg-"
+    snapshot = db.inputs["finalSnapshotIdentifier"]
+    assert re.fullmatch(r"adpulse-test-pg-final-[0-9a-f]{8}", snapshot), snapshot
+    assert snapshot.endswith(mocks_hex(mocks, suffix.name))
+    assert db.inputs["skipFinalSnapshot"] is False
+
+
+def mocks_hex(mocks: Mocks, name: str) -> str:
+    (recorded,) = [r for r in mocks.resources if r.name == name]
+    return str(recorded.outputs["hex"])

@@ -1,8 +1,11 @@
-"""Network policy: nothing but the load balancer faces the internet, and no SSH from it."""
+"""Network policy: nothing but the load balancer faces the internet, no SSH from it, one way
+out (NAT or endpoints), flow logs, and AZs that can run what the stack puts there."""
 
 from __future__ import annotations
 
 import ipaddress
+import json
+import re
 from types import ModuleType
 from typing import Any
 
@@ -11,8 +14,23 @@ import pytest
 from pulumi import Output
 
 from adpulse.clickhouse.config import ConfigOptions
-from stacks.network import AZ_COUNT, VPC_CIDR, _nth_az, ingress_policy, subnet_cidrs
-from tests.stacks.conftest import Mocks, of_type, pulumi_test
+from stacks.inventory import Inventory
+from stacks.mocks import AZS
+from stacks.network import (
+    AZ_COUNT,
+    ENDPOINTS_WARNING,
+    INTERFACE_ENDPOINTS,
+    VPC_CIDR,
+    ingress_policy,
+    subnet_cidrs,
+)
+from stacks.zones import AZ_FILTERS, offered_by_zone, pick_azs
+from tests.stacks.conftest import CONFIG, SECRETS, Mocks, of_type, pulumi_test, run_program
+
+NAT = "aws:ec2/natGateway:NatGateway"
+EIP = "aws:ec2/eip:Eip"
+ENDPOINT = "aws:ec2/vpcEndpoint:VpcEndpoint"
+ROUTE_TABLE = "aws:ec2/routeTable:RouteTable"
 
 OPEN = {"0.0.0.0/0", "::/0"}
 
@@ -32,8 +50,42 @@ def test_clickhouse_users_admit_the_vpc() -> None:
 
 
 def test_too_few_azs_is_a_clear_error() -> None:
-    with pytest.raises(pulumi.RunError, match="2 available AZs; adpulse needs 3"):
-        _nth_az(["us-east-1a", "us-east-1b"], 2)
+    offered = {"us-east-1a": {"r6g.large"}, "us-east-1b": {"r6g.large"}}
+    message = "2 regular AZs offering r6g.large; adpulse needs 3"
+    with pytest.raises(pulumi.RunError, match=re.escape(message)):
+        pick_azs(["us-east-1a", "us-east-1b"], offered, ["r6g.large"], 3)
+
+
+def test_a_zone_that_lacks_a_needed_type_is_skipped_and_named() -> None:
+    offered = offered_by_zone(
+        ["r6g.2xlarge", "m7g.large", "r6g.2xlarge", "r6g.2xlarge", "m7g.large", "m7g.large"],
+        ["us-east-1a", "us-east-1a", "us-east-1b", "us-east-1c", "us-east-1c", "us-east-1d"],
+    )
+    needed = ["m7g.large", "r6g.2xlarge"]
+    assert pick_azs(AZS, offered, needed, 2) == ["us-east-1a", "us-east-1c"]
+    with pytest.raises(pulumi.RunError) as err:
+        pick_azs(AZS, offered, needed, 3)
+    assert "us-east-1b lacks m7g.large; us-east-1d lacks r6g.2xlarge" in str(err.value)
+
+
+def test_only_regular_azs_are_asked_for_and_used(mocks: Mocks) -> None:
+    """The mocks know an opted-in Local Zone that sorts first; unfiltered, it would be chosen."""
+    asks = [a for t, a in mocks.calls if t.endswith("getAvailabilityZones")]
+    assert asks and all(a.get("state") == "available" for a in asks)
+    for ask in asks:
+        assert {f["name"]: f["values"] for f in ask["filters"]} == AZ_FILTERS
+    zones = {s.inputs["availabilityZone"] for s in of_type(mocks, "aws:ec2/subnet:Subnet")}
+    assert zones == {"us-east-1a", "us-east-1b", "us-east-1c"}
+
+
+def test_the_chosen_azs_are_checked_for_the_host_and_broker_types(mocks: Mocks) -> None:
+    asks = [a for t, a in mocks.calls if t.endswith("getInstanceTypeOfferings")]
+    assert asks
+    filters = {f["name"]: f["values"] for f in asks[0]["filters"]}
+    # ClickHouse, app hosts, and the EC2 type behind kafka.m7g.large.
+    assert {"r6g.2xlarge", "t4g.large", "m7g.large"} <= set(filters["instance-type"])
+    assert filters["location"] == ["us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d"]
+    assert asks[0]["locationType"] == "availability-zone"
 
 
 @pulumi_test
@@ -84,10 +136,11 @@ def test_each_service_admits_only_its_clients(program: ModuleType) -> Output[Non
         admitted: dict[tuple[str, int], set[str]] = {}
         for group, port, source, cidr in values[len(groups) :]:
             admitted.setdefault((name_of[group], port), set()).add(name_of.get(source) or cidr)
-        assert admitted[("kafka", 9094)] == {"app"}
+        assert admitted[("kafka", 9096)] == {"app"}, "SASL/SCRAM over TLS only"
         assert admitted[("redis", 6379)] == {"app"}
         assert admitted[("postgres", 5432)] == {"app"}
-        assert admitted[("app", 3000)] == admitted[("app", 8000)] == {"alb"}
+        assert admitted[("app", 3000)] == {"alb"}
+        assert ("app", 8000) not in admitted, "no API through the ALB without apiHostname"
         assert admitted[("clickhouse", 9363)] == {VPC_CIDR}
         for port in (9009, 9181, 9234, 9000, 8123):
             assert admitted[("clickhouse", port)] == {"clickhouse"}, f"port {port}"
@@ -114,6 +167,12 @@ def test_ssh_only_from_the_bastion_cidr_when_one_is_set() -> None:
     assert not [rule for rule in ingress_policy(None) if rule[1] == 22]
 
 
+def test_the_alb_reaches_the_api_port_only_when_the_api_has_a_host_name() -> None:
+    api = [(g, p, s) for g, p, s, _ in ingress_policy(None, api_from_alb=True) if p == 8000]
+    assert api == [("app", 8000, "alb")]
+    assert not [rule for rule in ingress_policy(None) if rule[1] == 8000]
+
+
 @pulumi_test
 def test_tiers_span_three_azs(program: ModuleType) -> Output[None]:
     def check(azs: list[str]) -> None:
@@ -129,7 +188,60 @@ def test_tiers_span_three_azs(program: ModuleType) -> Output[None]:
     ).apply(check)
 
 
-def test_one_nat_per_az_and_no_public_ips_on_launch(mocks: Mocks) -> None:
-    assert len(of_type(mocks, "aws:ec2/natGateway:NatGateway")) == AZ_COUNT
+def test_nat_egress_one_nat_per_az_and_no_interface_endpoints(mocks: Mocks) -> None:
+    nats = {n.id: n for n in of_type(mocks, NAT)}
+    assert len(nats) == len(of_type(mocks, EIP)) == AZ_COUNT
     for subnet in of_type(mocks, "aws:ec2/subnet:Subnet"):
         assert subnet.inputs["mapPublicIpOnLaunch"] is False
+    private = [t for t in of_type(mocks, ROUTE_TABLE) if "private" in t.name]
+    assert sorted(r["natGatewayId"] for t in private for r in t.inputs["routes"]) == sorted(nats)
+    endpoints = of_type(mocks, ENDPOINT)
+    assert [e.inputs["vpcEndpointType"] for e in endpoints] == ["Gateway"], "S3 only: free"
+
+
+@pytest.fixture(scope="module")
+def endpoints_stack() -> Inventory:
+    return run_program({**CONFIG, "adpulse:egress": "endpoints"}, list(SECRETS))
+
+
+def test_endpoints_egress_has_no_nat_and_no_way_to_the_internet(endpoints_stack: Inventory) -> None:
+    assert not endpoints_stack.of_type(NAT) and not endpoints_stack.of_type(EIP)
+    tables = {t.name: t.settings for t in endpoints_stack.of_type(ROUTE_TABLE)}
+    assert tables.pop("adpulse-public-rt")["routes"][0]["gatewayId"], "the ALB's subnets keep it"
+    assert len(tables) == AZ_COUNT and all(not t.get("routes") for t in tables.values())
+    app_subnets = sorted(
+        s.id for s in endpoints_stack.of_type("aws:ec2/subnet:Subnet") if "-app-" in s.name
+    )
+    interfaces = {}
+    for endpoint in endpoints_stack.of_type(ENDPOINT):
+        settings = endpoint.settings
+        service = settings["serviceName"].removeprefix("com.amazonaws.us-east-1.")
+        if settings["vpcEndpointType"] == "Interface":
+            interfaces[service] = settings
+            assert settings["privateDnsEnabled"] is True
+            assert sorted(settings["subnetIds"]) == app_subnets, "one ENI per AZ"
+        else:
+            assert service == "s3" and len(settings["routeTableIds"]) == AZ_COUNT
+    assert set(interfaces) == set(INTERFACE_ENDPOINTS)
+    assert f"program warning: {ENDPOINTS_WARNING}" in endpoints_stack.notes
+    assert {"ssm", "ssmmessages", "ec2messages", "secretsmanager"} <= set(interfaces)
+
+
+def test_flow_logs_record_all_traffic_encrypted_and_kept(mocks: Mocks, program: ModuleType) -> None:
+    (flow,) = of_type(mocks, "aws:ec2/flowLog:FlowLog")
+    (vpc,) = of_type(mocks, "aws:ec2/vpc:Vpc")
+    (key,) = of_type(mocks, "aws:kms/key:Key")
+    (group,) = [g for g in of_type(mocks, "aws:cloudwatch/logGroup:LogGroup") if g.id in
+                flow.inputs["logDestination"]]  # fmt: skip
+    assert flow.inputs["vpcId"] == vpc.id and flow.inputs["trafficType"] == "ALL"
+    assert flow.inputs["logDestinationType"] == "cloud-watch-logs"
+    assert group.inputs["kmsKeyId"] == f"arn:aws:kms:us-east-1:123456789012:{key.id}"
+    assert group.inputs["retentionInDays"] == 365
+    assert group.inputs["namePrefix"] == "/adpulse-test/vpc-flow-logs-"
+    (role,) = [r for r in of_type(mocks, "aws:iam/role:Role") if r.id in flow.inputs["iamRoleArn"]]
+    trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]
+    assert trust["Principal"] == {"Service": "vpc-flow-logs.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+    (write,) = [p for p in of_type(mocks, "aws:iam/rolePolicy:RolePolicy") if "flow" in p.name]
+    writes = json.loads(write.inputs["policy"])["Statement"][0]
+    assert writes["Resource"][0].endswith(group.id) and "logs:PutLogEvents" in writes["Action"]

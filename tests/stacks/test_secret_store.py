@@ -1,0 +1,114 @@
+"""The stack's key and secrets: generated unless overridden, always secret, named per stack so a
+second stack or a destroy-then-up never meets an old name."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from stacks.inventory import Inventory
+from stacks.secret_store import (
+    GENERATED_LENGTH,
+    RECOVERY_WINDOW_DAYS,
+    SECRET_KEYS,
+    Secrets,
+    SecretsArgs,
+    key_policy,
+)
+from tests.stacks.conftest import SECRETS, Mocks, of_type, secret_value
+
+SECRET = "aws:secretsmanager/secret:Secret"
+VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
+PASSWORD = "random:index/randomPassword:RandomPassword"
+
+
+def test_the_key_policy_lets_the_account_administer_and_logs_encrypt_its_groups() -> None:
+    policy = json.loads(key_policy("111122223333", "aws", "eu-west-1", "amazonaws.com"))
+    admin, logs = policy["Statement"]
+    assert admin["Principal"] == {"AWS": "arn:aws:iam::111122223333:root"}
+    assert admin["Action"] == "kms:*"
+    assert logs["Principal"] == {"Service": "logs.eu-west-1.amazonaws.com"}
+    assert "kms:GenerateDataKey*" in logs["Action"] and "kms:*" not in logs["Action"]
+    assert logs["Condition"]["ArnLike"] == {
+        "kms:EncryptionContext:aws:logs:arn": "arn:aws:logs:eu-west-1:111122223333:log-group:*"
+    }
+
+
+def test_the_key_and_its_alias_are_the_stacks(mocks: Mocks) -> None:
+    (key,) = of_type(mocks, "aws:kms/key:Key")
+    (alias,) = of_type(mocks, "aws:kms/alias:Alias")
+    assert alias.inputs["name"] == "alias/adpulse-test"
+    assert alias.inputs["targetKeyId"] == key.id
+    assert key.inputs["enableKeyRotation"] is True
+    assert json.loads(key.inputs["policy"]) == json.loads(
+        key_policy("123456789012", "aws", "us-east-1", "amazonaws.com")
+    )
+
+
+def test_each_secret_has_a_per_stack_prefix_a_unique_suffix_and_a_recovery_window(
+    mocks: Mocks,
+) -> None:
+    ours = {s.name.removeprefix("adpulse-"): s for s in of_type(mocks, SECRET)}
+    for key in SECRET_KEYS:
+        secret = ours[key]
+        assert secret.inputs["namePrefix"] == f"adpulse-test/{key}-"
+        assert "name" not in secret.inputs, "a fixed name collides with its pending deletion"
+        assert secret.inputs["recoveryWindowInDays"] == RECOVERY_WINDOW_DAYS
+        assert secret.inputs["kmsKeyId"].endswith("adpulse-key-key-id")
+
+
+def test_overrides_are_stored_marked_secret_and_nothing_is_generated_for_them(
+    mocks: Mocks,
+) -> None:
+    """The session's config sets every override."""
+    stored = {
+        secret_value(v.inputs["secretString"])
+        for v in of_type(mocks, VERSION)
+        if v.name.removesuffix("-version").removeprefix("adpulse-") in SECRET_KEYS
+    }
+    assert stored == set(SECRETS.values())
+    generated = {p.name for p in of_type(mocks, PASSWORD)}
+    assert not {f"adpulse-{key}-generated" for key in SECRET_KEYS} & generated
+
+
+def _generated(inventory: Inventory) -> dict[str, str]:
+    return {
+        r.name.removeprefix("adpulse-").removesuffix("-generated"): r.outputs["result"]
+        for r in inventory.of_type(PASSWORD)
+        if r.name.endswith("-generated")
+    }
+
+
+def test_without_overrides_every_secret_is_generated_and_stays_secret(
+    dev_inventory: Inventory,
+) -> None:
+    """Pulumi.dev.yaml sets no secret: the stack generates them all."""
+    generated = _generated(dev_inventory)
+    assert set(generated) == set(SECRET_KEYS)
+    for password in dev_inventory.of_type(PASSWORD):
+        key = password.name.removeprefix("adpulse-").removesuffix("-generated")
+        if key in GENERATED_LENGTH:
+            assert password.settings == {"length": GENERATED_LENGTH[key], "special": False}
+    versions = {v.name.removeprefix("adpulse-"): v for v in dev_inventory.of_type(VERSION)}
+    for key, value in generated.items():
+        assert secret_value(versions[f"{key}-version"].inputs["secretString"]) == value
+    (redis,) = dev_inventory.of_type("aws:elasticache/replicationGroup:ReplicationGroup")
+    assert secret_value(redis.inputs["authToken"]) == generated["redis-auth-token"]
+    assert set(generated.values()) <= set(dev_inventory.secret_values)
+
+
+def test_no_generated_secret_reaches_a_plain_export(dev_inventory: Inventory) -> None:
+    values = set(_generated(dev_inventory).values())
+    for export in dev_inventory.exports:
+        text = json.dumps(export.value, default=str)
+        leaked = [v for v in values if v in text]
+        assert export.secret or not leaked, f"export {export.name} holds a secret in plain"
+
+
+def test_secrets_refuse_a_missing_key_or_an_ungeneratable_one() -> None:
+    with pytest.raises(ValueError, match="lacks clickhouse-admin-password"):
+        Secrets("x", SecretsArgs(name_prefix="adpulse-test", overrides={}))
+    overrides: dict[str, str | None] = {key: "value-long-enough" for key in SECRET_KEYS}
+    with pytest.raises(ValueError, match="'tls-key'] is None and cannot be generated"):
+        Secrets("y", SecretsArgs("adpulse-test", {**overrides, "tls-key": None}))
