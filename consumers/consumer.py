@@ -50,6 +50,7 @@ class PartitionState:
     sealed: PartitionBatch | None = None
     recent: RecentIds = field(default_factory=RecentIds)
     rewind_to: int | None = None
+    newest_ms: int = 0  # the newest event time written from this partition
 
 
 @dataclass
@@ -297,7 +298,8 @@ class IngestConsumer:
         self.metrics.rows.inc(rows)
         if rows:
             self.metrics.batch_rows.observe(rows)
-            self._newest_ms = max(self._newest_ms, max(e.event_time_ms for e in batch.events))
+            state.newest_ms = max(state.newest_ms, max(e.event_time_ms for e in batch.events))
+            self._newest_ms = max(self._newest_ms, state.newest_ms)
         for letter in batch.dead:
             self.metrics.dead_letters.labels(letter.reason.split(":")[0]).inc()
         self._rate_window.append((time.monotonic(), rows))
@@ -369,13 +371,18 @@ class IngestConsumer:
         """Flush and commit what this member holds before its partitions move."""
         revoked = {tp.partition for tp in partitions}
         self._flush_all(time.monotonic() + REVOKE_FLUSH_BUDGET_S, only=revoked)
-        for partition in revoked:
-            self._partitions.pop(partition, None)
+        self._drop(revoked)
 
     def _on_lost(self, consumer: Any, partitions: list[Any]) -> None:
         """Lost partitions may already have a new owner: drop, never commit."""
-        for tp in partitions:
-            self._partitions.pop(tp.partition, None)
+        self._drop({tp.partition for tp in partitions})
+
+    def _drop(self, partitions: set[int]) -> None:
+        """Forget partitions, and their events in the freshness this member reports: their new
+        owner reports those, and a member left with none must not report an ever-growing age."""
+        for partition in partitions:
+            self._partitions.pop(partition, None)
+        self._newest_ms = max((s.newest_ms for s in self._partitions.values()), default=0)
 
     # -- observability -------------------------------------------------------------------------
 

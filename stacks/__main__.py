@@ -116,6 +116,7 @@ clickhouse = ClickHouseCluster(
         protect_data=cfg.deletion_protection,
         backup_bucket=backups.bucket_name,
         backup_retention_days=backups.retention_days,
+        offline=cfg.egress == "endpoints",
     ),
 )
 kafka = Kafka(
@@ -199,6 +200,7 @@ alarms = Alarms(
         alb_arn_suffix=app.alb.arn_suffix,
         consumer_lag_threshold=cfg.consumer_lag_threshold,
         stack_name=pulumi.get_stack(),
+        kms_key_arn=key_arn,
         freshness_threshold_s=cfg.freshness_threshold_s,
         publisher_role_names=[app_role.role.name],
         email=cfg.alarm_email,

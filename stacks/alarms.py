@@ -61,6 +61,9 @@ class AlarmsArgs:
     consumer_lag_threshold: pulumi.Input[int]
     # The consumer's metrics carry these dimensions (consumers/cloudwatch.py).
     stack_name: pulumi.Input[str]
+    # The topic's KMS key; its key policy must let cloudwatch.amazonaws.com use it
+    # (stacks/secret_store.py), or alarms cannot publish.
+    kms_key_arn: pulumi.Input[str]
     freshness_threshold_s: pulumi.Input[int] = 300
     consumer_group: str = names.CONSUMER_GROUP
     # Roles of the hosts that run the consumer: they may put metrics in the adpulse namespace.
@@ -164,9 +167,8 @@ class Alarms(pulumi.ComponentResource):
     def __init__(self, name: str, args: AlarmsArgs, opts: ResourceOptions | None = None) -> None:
         super().__init__("adpulse:alarms:Alarms", name, None, opts)
         child = ResourceOptions(parent=self)
-        # Unencrypted on purpose: CloudWatch cannot publish to a topic under the AWS-managed SNS
-        # key, and alarm texts hold no data.
-        self.topic = aws.sns.Topic(f"{name}-alarms", opts=child)
+        # The stack's key, not the AWS-managed SNS key: CloudWatch cannot publish under that one.
+        self.topic = aws.sns.Topic(f"{name}-alarms", kms_master_key_id=args.kms_key_arn, opts=child)
         if args.email:
             aws.sns.TopicSubscription(
                 f"{name}-alarms-email",

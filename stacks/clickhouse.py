@@ -116,6 +116,7 @@ def _render_user_data(host: str, args: ClickHouseArgs, v: dict[str, Any]) -> str
         tls_secret_arn=v["tls"],
         ca_cert_pem=v["ca"],
         backup=backup,
+        offline=args.offline,
     )
     return node_user_data(boot, args.topology)
 
@@ -145,6 +146,7 @@ class ClickHouseArgs:
     # the first replica runs the timer (`userdata.backup_host`). None: no backups at all.
     backup_bucket: pulumi.Input[str] | None = None
     backup_retention_days: int = 14  # at most the bucket's own expiry
+    offline: bool = False  # egress `endpoints`: packages come with the AMI (userdata.NodeBoot)
 
 
 class ClickHouseCluster(pulumi.ComponentResource):

@@ -7,10 +7,12 @@ be created on a provider that lacks them. A resource's own tags (Name, Role) are
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Any
 
 import pulumi
+import pulumi_aws as aws
 
 
 def is_taggable(cls: type) -> bool:
@@ -30,6 +32,20 @@ def _merged(defaults: Mapping[str, str], own: Any) -> Any:
     return {**defaults, **(own or {})}
 
 
+def _tagged_root(defaults: Mapping[str, str], root: Any) -> Any:
+    """The instance's root volume with the default tags: EC2 tags only the instance itself.
+    Not `volume_tags`: it would fight the tags of the separately managed data volumes."""
+    if root is None:
+        return aws.ec2.InstanceRootBlockDeviceArgs(tags=dict(defaults))
+    if isinstance(root, aws.ec2.InstanceRootBlockDeviceArgs):
+        tagged = copy.copy(root)
+        pulumi.set(tagged, "tags", _merged(defaults, root.tags))
+        return tagged
+    if isinstance(root, Mapping):
+        return {**root, "tags": _merged(defaults, root.get("tags"))}
+    raise TypeError(f"root_block_device of type {type(root).__name__}: give it as Args or a dict")
+
+
 def tagging(
     defaults: Mapping[str, str],
 ) -> pulumi.ResourceTransformation:
@@ -42,6 +58,8 @@ def tagging(
         if not is_taggable(type(args.resource)):
             return None
         props = {**args.props, "tags": _merged(frozen, args.props.get("tags"))}
+        if isinstance(args.resource, aws.ec2.Instance):
+            props["root_block_device"] = _tagged_root(frozen, props.get("root_block_device"))
         return pulumi.ResourceTransformationResult(props=props, opts=args.opts)
 
     return transform

@@ -27,8 +27,11 @@ DASHBOARD_PORT = 3000
 PORTS = Ports()
 ENDPOINTS_WARNING = (
     "adpulse:egress is endpoints: the hosts reach AWS services and S3 but not the internet, so "
-    "first boots cannot install Debian or ClickHouse packages from their public repositories; "
-    "use an AMI with them installed (adpulse:amiNameFilter / amiOwner) or egress nat"
+    "first boots run no apt and cannot reach packages.clickhouse.com; the AMI "
+    "(adpulse:amiNameFilter / amiOwner) must have clickhouse-server and clickhouse-client at "
+    "exactly adpulse:clickhouseVersion, awscli, curl and openssl preinstalled (the SSM and "
+    "CloudWatch agents are fetched from S3 if missing), or a node's setup stops saying what "
+    "is missing; otherwise use egress nat"
 )
 # What the hosts reach without the internet: SSM Session Manager, Secrets Manager (passwords at
 # boot), CloudWatch Logs and metrics (the agent, consumer lag).
@@ -113,6 +116,14 @@ class Network(pulumi.ComponentResource):
             enable_dns_hostnames=True,
             enable_dns_support=True,
             tags={"Name": f"{args.name_prefix}-vpc"},
+            opts=child,
+        )
+        # Adopts the group every VPC is born with and strips its rules (no ingress or egress
+        # given), so a resource launched without a group gets no traffic at all (CKV2_AWS_12).
+        self.default_security_group = aws.ec2.DefaultSecurityGroup(
+            f"{name}-default-sg",
+            vpc_id=self.vpc.id,
+            tags={"Name": f"{args.name_prefix}-default-locked"},
             opts=child,
         )
         cidrs = subnet_cidrs(VPC_CIDR, args.az_count)

@@ -41,7 +41,8 @@ class SecretsArgs:
 
 def key_policy(account: str, partition: str, region: str, dns_suffix: str) -> str:
     """The account administers the key (so IAM policies grant its use, as for the host roles);
-    CloudWatch Logs may encrypt this account's log groups in this region with it."""
+    CloudWatch Logs may encrypt this account's log groups in this region with it; CloudWatch
+    alarms may publish to the SNS topic it encrypts."""
     logs = f"arn:{partition}:logs:{region}:{account}:log-group:*"
     return json.dumps(
         {
@@ -67,6 +68,16 @@ def key_policy(account: str, partition: str, region: str, dns_suffix: str) -> st
                     ],
                     "Resource": "*",
                     "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": logs}},
+                },
+                {
+                    # A publisher to an encrypted topic needs these on the topic's key; CloudWatch
+                    # alarms are published by the service itself, so IAM cannot grant them.
+                    "Sid": "CloudWatchAlarmsPublishToTheEncryptedTopic",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                    "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                    "Resource": "*",
+                    "Condition": {"StringEquals": {"aws:SourceAccount": account}},
                 },
             ],
         },

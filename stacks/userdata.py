@@ -75,6 +75,9 @@ class NodeBoot:
     # `backup_host` runs the timer; with several shards (ON CLUSTER) every node writes its part
     # and gets the bucket's S3 settings, with one shard the other replicas never see the bucket.
     backup: BackupPlan | None = None
+    # Egress `endpoints`: no internet, so no apt at boot; the AMI must carry clickhouse-server and
+    # -client at `clickhouse_version`, awscli and the agents, and the setup fails saying so if not.
+    offline: bool = False
 
 
 def _str(dumper: Any, value: str) -> Any:
@@ -201,6 +204,7 @@ def node_user_data(boot: NodeBoot, topology: Topology, options: ConfigOptions | 
             fstype=DISK_FSTYPE,
             clickhouse_version=boot.clickhouse_version,
             region=boot.region,
+            offline=str(boot.offline).lower(),
         ),
     )
     fetch = render(
@@ -238,8 +242,8 @@ def node_user_data(boot: NodeBoot, topology: Topology, options: ConfigOptions | 
         # Not 127.0.1.1 for our own name: Keeper refuses a raft configuration that mixes
         # loopback and remote hosts, so `ch-1` must resolve (private zone) to the VPC address.
         "manage_etc_hosts": False,
-        "package_update": True,
-        "packages": PACKAGES,
+        # Offline, apt has no repository to reach and its failure would stop the boot.
+        **({} if boot.offline else {"package_update": True, "packages": PACKAGES}),
         "write_files": files,
         "runcmd": [[SETUP]],
     }

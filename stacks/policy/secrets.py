@@ -3,13 +3,16 @@ stack outputs, resource inputs and tags."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import gzip
 import json
 import re
 from collections.abc import Iterator
 from typing import Any
 
 from stacks.inventory import Inventory, Resource
-from stacks.mocks import is_secret_marked
+from stacks.mocks import is_secret_marked, unwrap
 from stacks.policy.base import Finding, customer_key, each, policy, require
 
 KMS_KEY = "aws:kms/key:Key"
@@ -78,15 +81,42 @@ def plain_outputs(inventory: Inventory) -> Iterator[Finding]:
             )
 
 
-def _plain_leaks(value: Any, inventory: Inventory) -> bool:
-    """Whether a secret appears in this input outside a secret mark."""
+# Inputs AWS hands back in clear to anyone who may describe the resource or reach its instance
+# metadata, whatever Pulumi's mark: `Output.all` over a password marks the whole user data
+# secret, which hides it in the state but not on the instance. Their marked values are searched.
+_READABLE_INPUTS: dict[str, frozenset[str]] = dict.fromkeys(
+    ("aws:ec2/instance:Instance", "aws:ec2/launchTemplate:LaunchTemplate"),
+    frozenset({"userData", "userDataBase64", "tags", "tagsAll"}),
+)
+
+
+def _decoded(text: str) -> str:
+    """The text, followed by what it decodes to if it is base64 (gzipped or not), as
+    `userDataBase64` and launch template user data are."""
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except binascii.Error:
+        return text
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError):
+            return text
+    return f"{text}\n{raw.decode('utf-8', 'replace')}"
+
+
+def _plain_leaks(value: Any, inventory: Inventory, readable: bool = False) -> bool:
+    """Whether a secret appears in this input outside a secret mark (or anywhere, if the
+    input is `readable` in clear regardless of the mark)."""
     if is_secret_marked(value):
-        return False
+        if not readable:
+            return False
+        value = unwrap(value)
     if isinstance(value, dict):
-        return any(_plain_leaks(v, inventory) for v in value.values())
+        return any(_plain_leaks(v, inventory, readable) for v in value.values())
     if isinstance(value, list):
-        return any(_plain_leaks(v, inventory) for v in value)
-    return isinstance(value, str) and _leaks(value, inventory)
+        return any(_plain_leaks(v, inventory, readable) for v in value)
+    return isinstance(value, str) and _leaks(_decoded(value) if readable else value, inventory)
 
 
 @policy(
@@ -96,8 +126,9 @@ def _plain_leaks(value: Any, inventory: Inventory) -> bool:
 )
 def plain_inputs(inventory: Inventory) -> Iterator[Finding]:
     for resource in inventory.resources:
+        readable = _READABLE_INPUTS.get(resource.type, frozenset())
         for key, value in resource.inputs.items():
-            if _plain_leaks(value, inventory):
+            if _plain_leaks(value, inventory, key in readable):
                 yield Finding(resource.name, f"{key} holds a secret value in plain text")
 
 

@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import boto3
 import pytest
@@ -154,6 +154,36 @@ def test_off_unless_enabled_and_never_more_than_once_a_minute() -> None:
     for too_often_or_too_rare in (30, 301):
         with pytest.raises(ConfigError, match="ADPULSE_CLOUDWATCH_INTERVAL_S"):
             aws_settings(cloudwatch_interval_s=too_often_or_too_rare)
+
+
+def test_freshness_covers_only_the_partitions_still_held() -> None:
+    """After a rebalance the new owner reports the moved partitions' freshness; a member left
+    with none reports none, rather than an age that grows until the alarm fires."""
+    from confluent_kafka import TopicPartition
+
+    from consumers.batch import PartitionBatch
+    from consumers.consumer import IngestConsumer, PartitionState
+
+    # Nothing listens on port 9: the clients are built but never used.
+    settings = load_settings(_env_file=None, kafka_bootstrap="127.0.0.1:9")
+    consumer = IngestConsumer(settings, cast(ClickHouseClient, None), name="t")
+    try:
+        newest = {}
+        for partition, seed in ((0, 1), (1, 2)):
+            events = random_events(10, 1_000_000 * (partition + 1), 1_000, seed=seed)
+            newest[partition] = max(e.event_time_ms for e in events)
+            batch = PartitionBatch(settings.events_topic, partition, 0.0, events=events)
+            state = PartitionState(open=PartitionBatch(settings.events_topic, partition, 0.0))
+            consumer._partitions[partition] = state
+            consumer._written(state, batch)
+        assert consumer.observe().newest_event_ms == newest[1]
+
+        consumer._on_revoke(None, [TopicPartition(settings.events_topic, 1)])
+        assert consumer.observe().newest_event_ms == newest[0]
+        consumer._on_lost(None, [TopicPartition(settings.events_topic, 0)])
+        assert consumer.observe().newest_event_ms is None
+    finally:
+        consumer._consumer.close()
 
 
 def test_a_real_consumer_reports_its_lag_and_newest_event(

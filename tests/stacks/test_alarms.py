@@ -210,3 +210,15 @@ def test_redis_alarms_watch_each_member(mocks: Mocks) -> None:
         if a.inputs["namespace"] == "AWS/ElastiCache"
     }
     assert members == {"adpulse-redis-001", "adpulse-redis-002"}
+
+
+def test_the_topic_is_under_the_stack_key_which_cloudwatch_may_use(mocks: Mocks) -> None:
+    """Under a key CloudWatch may not use, every alarm's publish fails and nobody hears."""
+    (topic,) = of_type(mocks, "aws:sns/topic:Topic")
+    (key,) = of_type(mocks, "aws:kms/key:Key")
+    assert topic.inputs["kmsMasterKeyId"] == f"arn:aws:kms:us-east-1:123456789012:{key.id}"
+    statements = json.loads(key.inputs["policy"])["Statement"]
+    (grant,) = [s for s in statements if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}]
+    assert grant["Effect"] == "Allow"
+    assert set(grant["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
+    assert grant["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}

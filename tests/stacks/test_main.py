@@ -175,6 +175,22 @@ def test_every_taggable_resource_carries_the_default_tags(mocks: Mocks) -> None:
         }, f"{resource.type} {resource.name} lacks the default tags: {tags}"
 
 
+def test_every_instance_root_volume_carries_the_default_tags(mocks: Mocks) -> None:
+    """EC2 does not pass an instance's tags on to its root volume: the transform must."""
+    instances = [r for r in mocks.resources if r.type == "aws:ec2/instance:Instance"]
+    roles = {r.inputs["tags"]["Role"] for r in instances}
+    assert {"clickhouse", "app"} <= roles, roles
+    for instance in instances:
+        root = instance.inputs["rootBlockDevice"]
+        assert root["encrypted"] is True, "the transform keeps the root volume's own settings"
+        assert {k: root.get("tags", {}).get(k) for k in ("Project", "Stack", "ManagedBy")} == {
+            "Project": "adpulse",
+            "Stack": "test",
+            "ManagedBy": "pulumi",
+        }, f"{instance.name}: root volume tags {root.get('tags')}"
+        assert "volumeTags" not in instance.inputs, "it would fight the data volumes' own tags"
+
+
 def test_a_resources_own_tags_are_kept_beside_the_defaults(mocks: Mocks) -> None:
     (vpc,) = [r for r in mocks.resources if r.type == "aws:ec2/vpc:Vpc"]
     assert vpc.inputs["tags"]["Name"] == "adpulse-test-vpc"

@@ -245,3 +245,11 @@ def test_flow_logs_record_all_traffic_encrypted_and_kept(mocks: Mocks, program: 
     (write,) = [p for p in of_type(mocks, "aws:iam/rolePolicy:RolePolicy") if "flow" in p.name]
     writes = json.loads(write.inputs["policy"])["Statement"][0]
     assert writes["Resource"][0].endswith(group.id) and "logs:PutLogEvents" in writes["Action"]
+
+
+def test_the_vpcs_default_security_group_admits_nothing(mocks: Mocks) -> None:
+    """Adopted with no rules, so anything launched without a group gets no traffic at all."""
+    (vpc,) = of_type(mocks, "aws:ec2/vpc:Vpc")
+    (default,) = of_type(mocks, "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup")
+    assert default.inputs["vpcId"] == vpc.id
+    assert not default.inputs.get("ingress") and not default.inputs.get("egress")

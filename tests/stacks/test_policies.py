@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from stacks.inventory import Export, Inventory, Resource
-from stacks.mocks import unwrap
+from stacks.mocks import SECRET_SIG, unwrap
 from stacks.policy import POLICIES, Policy, judge
 from stacks.policy.buckets import ACCESS_BLOCK, BUCKETS, ENCRYPTION, LIFECYCLE, VERSIONING
 
@@ -112,13 +112,15 @@ def _leak_output(inventory: Inventory) -> tuple[Inventory, str]:
 
 
 def _leak_user_data(inventory: Inventory) -> tuple[Inventory, str]:
-    """A password written into a node's user data in clear."""
+    """A password written into a node's user data. Built with `Output.all` over the password,
+    the user data arrives marked secret, as Pulumi marks it, yet the instance serves it in clear."""
     secret = _password(inventory)
-    fault = change(
-        INSTANCE,
-        lambda i: i.update(userData=f"{unwrap(i.get('userData', ''))}\nexport PW={secret}\n"),
-    )
-    return fault(inventory)
+
+    def edit(inputs: dict[str, Any]) -> None:
+        text = f"{unwrap(inputs.get('userData', ''))}\nexport PW={secret}\n"
+        inputs["userData"] = {SECRET_SIG[0]: SECRET_SIG[1], "value": text}
+
+    return change(INSTANCE, edit)(inventory)
 
 
 def _untagged(inventory: Inventory) -> tuple[Inventory, str]:

@@ -23,9 +23,9 @@ VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
 PASSWORD = "random:index/randomPassword:RandomPassword"
 
 
-def test_the_key_policy_lets_the_account_administer_and_logs_encrypt_its_groups() -> None:
+def test_the_key_policy_lets_the_account_administer_logs_encrypt_and_alarms_publish() -> None:
     policy = json.loads(key_policy("111122223333", "aws", "eu-west-1", "amazonaws.com"))
-    admin, logs = policy["Statement"]
+    admin, logs, alarms = policy["Statement"]
     assert admin["Principal"] == {"AWS": "arn:aws:iam::111122223333:root"}
     assert admin["Action"] == "kms:*"
     assert logs["Principal"] == {"Service": "logs.eu-west-1.amazonaws.com"}
@@ -33,6 +33,10 @@ def test_the_key_policy_lets_the_account_administer_and_logs_encrypt_its_groups(
     assert logs["Condition"]["ArnLike"] == {
         "kms:EncryptionContext:aws:logs:arn": "arn:aws:logs:eu-west-1:111122223333:log-group:*"
     }
+    # Only what publishing to the encrypted alarms topic needs, from this account's alarms only.
+    assert alarms["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert sorted(alarms["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    assert alarms["Condition"] == {"StringEquals": {"aws:SourceAccount": "111122223333"}}
 
 
 def test_the_key_and_its_alias_are_the_stacks(mocks: Mocks) -> None:

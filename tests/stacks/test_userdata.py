@@ -4,6 +4,7 @@ render` writes for that node, its macros and Keeper quorum, and no secret anywhe
 from __future__ import annotations
 
 import base64
+import dataclasses
 import gzip
 import hashlib
 import json
@@ -431,3 +432,111 @@ def test_a_failed_backup_deletes_nothing(tmp_path: Path) -> None:
     code, calls = _run_backup(tmp_path, [old], client_fails=True)
     assert code != 0
     assert " s3 " not in calls, "no listing, no deletion after a failed BACKUP"
+
+
+# --- egress endpoints: no internet, so the AMI brings the packages -------------------------
+
+
+def _offline_boot(host: str = "ch-2") -> NodeBoot:
+    return dataclasses.replace(_boot(host), offline=True)
+
+
+def test_offline_user_data_runs_no_apt_and_stays_valid(tmp_path: Path) -> None:
+    online = yaml.safe_load(node_user_data(_boot(), three_replicas()))
+    assert online["package_update"] is True and "awscli" in online["packages"]
+    text = node_user_data(_offline_boot(), three_replicas())
+    config = yaml.safe_load(text)
+    assert "packages" not in config and "package_update" not in config
+    assert "readonly OFFLINE=true\n" in files_of(text)[SETUP]
+    path = tmp_path / "offline.yaml"
+    path.write_text(text)
+    done = subprocess.run(
+        [_tool("cloud-init"), "schema", "--config-file", str(path)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    done = subprocess.run(
+        [_tool("shellcheck"), "--severity=style", "-"],
+        input=files_of(text)[SETUP],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout
+
+
+def _run_setup(tmp_path: Path, boot: NodeBoot, installed: dict[str, str]) -> tuple[int, str, str]:
+    """Run the node setup with every system command stubbed: `dpkg-query` reports `installed`
+    (package -> version), every other command just logs its arguments."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "calls.log"
+    versions = "".join(f"  {pkg}) printf %s {ver} ;;\n" for pkg, ver in installed.items())
+    _stub(bin_dir, "dpkg-query", f'echo "dpkg-query $*" >>{log}\ncase "${{@: -1}}" in\n'
+          f'{versions}  *) exit 1 ;;\nesac\n')  # fmt: skip
+    logged = ("curl", "gpg", "apt-get", "apt-mark", "dpkg", "systemctl", "mount", "mountpoint",
+              "mkfs.ext4", "update-ca-certificates", "chown", "tee")  # fmt: skip
+    for name in logged:
+        _stub(bin_dir, name, f'echo "{name} $*" >>{log}\n' + ("cat\n" if name == "tee" else ""))
+    _stub(bin_dir, "aws", "exit 0\n")
+    _stub(bin_dir, "stat", "echo clickhouse\n")
+    _stub(bin_dir, "blkid", 'echo "blkid $*" >>' + f"{log}\n" + '[ "$1" = -p ] || echo uuid-1\n')
+    script = files_of(node_user_data(boot, three_replicas()))[SETUP]
+    device = tmp_path / "nvme"
+    device.touch()
+    script = script.replace(
+        "dev=/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_$VOLUME_SERIAL", f"dev={device}"
+    )
+    # Nothing may land in this machine's /etc.
+    script = script.replace("/etc/apt/", f"{tmp_path}/").replace(
+        "/usr/share/keyrings/", f"{tmp_path}/"
+    )
+    script = script.replace("/etc/fstab", f"{tmp_path}/fstab")
+    script = script.replace(
+        "readonly DATA_DIR=/var/lib/clickhouse", f"readonly DATA_DIR={tmp_path}/data"
+    )
+    script = script.replace("/opt/aws/amazon-cloudwatch-agent/bin/", "")
+    _stub(bin_dir, "amazon-cloudwatch-agent-ctl", "exit 0\n")
+    (tmp_path / "fstab").touch()
+    (tmp_path / "sources.list.d").mkdir()
+    done = subprocess.run(
+        ["bash", "-c", script],
+        env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return done.returncode, log.read_text() if log.exists() else "", done.stdout + done.stderr
+
+
+AMI_PACKAGES = {"amazon-ssm-agent": "3.3.0", "amazon-cloudwatch-agent": "1.300"}
+
+
+def test_setup_skips_the_repository_when_the_pinned_build_is_installed(tmp_path: Path) -> None:
+    pinned = {"clickhouse-server": "25.8.8.26", "clickhouse-client": "25.8.8.26"}
+    code, calls, out = _run_setup(tmp_path, _offline_boot(), {**AMI_PACKAGES, **pinned})
+    assert code == 0, out
+    assert "already installed" in out
+    for command in ("curl ", "gpg ", "apt-get ", "dpkg -i"):
+        assert command not in calls, f"offline and installed, yet it ran {command}"
+    assert "apt-mark hold clickhouse-common-static clickhouse-server clickhouse-client" in calls
+    assert "systemctl restart adpulse-secrets.service clickhouse-server.service" in calls
+
+
+def test_offline_setup_without_the_pinned_build_fails_saying_what_the_ami_needs(
+    tmp_path: Path,
+) -> None:
+    other = {"clickhouse-server": "24.3.1.1", "clickhouse-client": "24.3.1.1"}
+    code, calls, out = _run_setup(tmp_path, _offline_boot(), {**AMI_PACKAGES, **other})
+    assert code == 1
+    assert (
+        "the AMI must have clickhouse-server/clickhouse-client 25.8.8.26, awscli and the SSM "
+        "and CloudWatch agents preinstalled" in " ".join(out.split())
+    )
+    assert "apt-get" not in calls and "curl" not in calls
+    assert "clickhouse-server.service" not in calls, "nothing starts after the failure"
+
+
+def test_online_setup_installs_the_pinned_build_from_the_repository(tmp_path: Path) -> None:
+    code, calls, out = _run_setup(tmp_path, _boot(), {})
+    assert code == 0, out
+    assert "apt-get install -y -q clickhouse-common-static=25.8.8.26" in calls
+    assert calls.count("curl ") == 3, "both agents and the repository key"
