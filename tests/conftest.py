@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -70,3 +71,19 @@ def kafka_bootstrap() -> Iterator[str]:
 
     with local_broker(free_port()) as bootstrap:
         yield bootstrap
+
+
+@pytest.fixture
+def cloudwatch(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """moto's CloudWatch in us-east-1, with fake credentials so nothing can reach a real
+    account (imported here, not at the top: most tests never need boto3 or moto)."""
+    import boto3
+    from moto import mock_aws
+
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.setenv(key, "testing")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    # Never ask the instance metadata service (a link-local address) for a region or keys.
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    with mock_aws():
+        yield boto3.client("cloudwatch", region_name="us-east-1")

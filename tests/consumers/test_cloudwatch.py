@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import boto3
 import pytest
 from botocore.stub import Stubber
-from moto import mock_aws
 
 from adpulse import names
 from adpulse.clickhouse.client import ClickHouseClient
@@ -30,18 +29,6 @@ from tests.support.kafka import produce_events
 REGION = "us-east-1"
 NOW = 1_800_000_000.0
 DIMS = [{"Name": "ConsumerGroup", "Value": names.CONSUMER_GROUP}, {"Name": "Stack", "Value": "t"}]
-
-
-@pytest.fixture
-def cloudwatch(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """moto's CloudWatch, with fake credentials so nothing can reach a real account."""
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.setenv(key, "testing")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    # Never ask the instance metadata service (a link-local address) for a region or keys.
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    with mock_aws():
-        yield boto3.client("cloudwatch", region_name=REGION)
 
 
 def aws_settings(**values: Any) -> Settings:

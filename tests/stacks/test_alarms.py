@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
-import boto3
 import pulumi
 import pulumi_aws as aws
 import pytest
-from moto import mock_aws
 from pulumi import Output
 
 from adpulse import names
@@ -63,18 +60,6 @@ def test_alb_p95_latency_alarms_above_180_ms(program: ModuleType) -> Output[None
         alarm.alarm_actions,
         program.alarms.topic.arn,
     ).apply(check)
-
-
-@pytest.fixture
-def cloudwatch(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """moto's CloudWatch, with fake credentials so nothing can reach a real account."""
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.setenv(key, "testing")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    # Never ask the instance metadata service (a link-local address) for a region or keys.
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    with mock_aws():
-        yield boto3.client("cloudwatch", region_name="us-east-1")
 
 
 @pulumi_test
