@@ -14,6 +14,7 @@ from adpulse import names
 from adpulse.errors import ConfigError
 
 _HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
+_LABEL = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 
 
 @dataclass(frozen=True)
@@ -42,12 +43,18 @@ class Node:
 
 @dataclass(frozen=True)
 class Topology:
-    """Cluster name, shards (each a tuple of replica hosts) and the Keeper ensemble."""
+    """Cluster name, shards (each a tuple of replica hosts) and the Keeper ensemble.
+
+    `domain`, when set, is the DNS domain the hosts live in (the stack's private zone): the
+    configs then name other nodes by `address(host)`, the FQDN, so no node depends on a DHCP
+    search domain. Host names themselves (macros, replica names, Keeper paths) stay short.
+    """
 
     cluster: str
     shards: tuple[tuple[str, ...], ...]
     keeper: tuple[str, ...] = ()
     ports: Ports = field(default_factory=Ports)
+    domain: str = ""
 
     def __post_init__(self) -> None:
         validate(self)
@@ -64,6 +71,10 @@ class Topology:
     @property
     def replicated(self) -> bool:
         return any(len(shard) > 1 for shard in self.shards)
+
+    def address(self, host: str) -> str:
+        """The name other nodes reach `host` by: `host.domain`, or `host` without a domain."""
+        return f"{host}.{self.domain}" if self.domain else host
 
     @property
     def nodes(self) -> tuple[Node, ...]:
@@ -93,6 +104,8 @@ def validate(topology: Topology) -> None:
     for host in hosts + topology.keeper:
         if not _HOST.fullmatch(host):
             raise ConfigError(f"topology: {host!r} is not a valid host name")
+    if topology.domain:
+        _validate_domain(topology)
     duplicates = sorted({h for h in hosts if hosts.count(h) > 1})
     if duplicates:
         raise ConfigError(f"topology: host(s) {', '.join(duplicates)} appear more than once")
@@ -113,6 +126,21 @@ def validate(topology: Topology) -> None:
         )
 
 
+def _validate_domain(topology: Topology) -> None:
+    labels = topology.domain.split(".")
+    if not all(_LABEL.fullmatch(label) for label in labels):
+        raise ConfigError(
+            f"topology: domain {topology.domain!r} is not a DNS name (labels of letters, digits "
+            "and inner hyphens, joined by dots, no trailing dot)"
+        )
+    longest = max(topology.hosts + topology.keeper, key=len)
+    if len(topology.address(longest)) > 253:
+        raise ConfigError(
+            f"topology: {topology.address(longest)!r} is longer than DNS allows (253); "
+            "use a shorter domain or host names"
+        )
+
+
 def single(host: str = "localhost") -> Topology:
     """One server, no Keeper: plain MergeTree tables."""
     return Topology(cluster=names.CLUSTER, shards=((host,),))
@@ -124,7 +152,8 @@ def three_replicas(hosts: tuple[str, str, str] = ("ch-1", "ch-2", "ch-3")) -> To
 
 
 def load_topology(spec: str) -> Topology:
-    """'single', 'cluster', or the path of a TOML file with `cluster`, `shards`, `keeper`."""
+    """'single', 'cluster', or the path of a TOML file with `cluster`, `shards`, `keeper` and
+    optionally `domain`."""
     if spec == "single":
         return single()
     if spec == "cluster":
@@ -142,8 +171,14 @@ def load_topology(spec: str) -> Topology:
     keeper = raw.get("keeper", [])
     if not isinstance(keeper, list):
         raise ConfigError(f"topology file {path}: 'keeper' must be a list of hosts")
+    domain = raw.get("domain", "")
+    if not isinstance(domain, str):
+        raise ConfigError(
+            f"topology file {path}: 'domain' must be a string, e.g. \"example.internal\""
+        )
     return Topology(
         cluster=str(raw.get("cluster", names.CLUSTER)),
         shards=tuple(tuple(str(h) for h in s) for s in shards),
         keeper=tuple(str(h) for h in keeper),
+        domain=domain,
     )

@@ -71,6 +71,14 @@ def main(argv: list[str] | None = None) -> None:
     soak.add_argument("--warmup", type=float, default=120, help="seconds before the baseline")
     soak.add_argument("--out", type=Path, default=None, help="JSON report path")
     soak.set_defaults(run=_soak)
+    cost = benchmarks.add_parser(
+        "cost", help="adpulse cost report and its --help, beside baselines from the same run"
+    )
+    cost.add_argument("--stack", default="prod", help="stack to price")
+    cost.add_argument("--runs", type=int, default=5, help="report and stack-check runs")
+    cost.add_argument("--help-runs", type=int, default=10, help="--help runs")
+    cost.add_argument("--out", type=Path, default=None, help="JSON report path")
+    cost.set_defaults(run=_cost)
     # bench.api parses its own options (`python -m bench api --help` shows them).
     benchmarks.add_parser(
         "api", help="the dashboard's request mix against the served API", add_help=False
@@ -91,6 +99,12 @@ def main(argv: list[str] | None = None) -> None:
         # A figure without samples is no figure: say why, write no report, exit non-zero.
         print(f"error: no samples: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
+
+
+def _cost(args: argparse.Namespace) -> None:
+    from bench.cost import main as cost_main
+
+    cost_main(args.stack, args.runs, args.help_runs, args.out)
 
 
 def _ingest(args: argparse.Namespace) -> None:

@@ -43,7 +43,8 @@ secrets = Secrets(
     NAME,
     SecretsArgs(
         name_prefix=cfg.name_prefix,
-        # Unset (None) values are generated with pulumi-random and kept in the state.
+        # Unset (None) values are generated with pulumi-random and kept in the state; so is
+        # the services' Postgres password (STACK_ONLY_KEYS), which has no override.
         overrides={
             "clickhouse-admin-password": values.clickhouse_admin_password,
             "clickhouse-ingest-password": values.clickhouse_ingest_password,
@@ -160,10 +161,11 @@ database = Database(
 app_role = HostRole(
     f"{NAME}-app",
     HostRoleArgs(
-        # Everything but the cluster secret, which only the ClickHouse nodes use.
+        # Everything but the cluster secret, which only the ClickHouse nodes use. The master
+        # login is for the migration step run from an app host, which creates adpulse_app.
         secret_arns=[
             *(arn for key, arn in secrets.arns.items() if key != "clickhouse-cluster-secret"),
-            database.password_secret_arn,
+            database.master_secret_arn,
             kafka.scram_secret_arn,
         ],
         kms_key_arn=key_arn,
@@ -218,6 +220,7 @@ pulumi.export("kafka_sasl_mechanism", SASL_MECHANISM)
 pulumi.export("kafka_sasl_username", SCRAM_USERNAME)
 pulumi.export("topic_replication_factor", int(SERVER_PROPERTIES["default.replication.factor"]))
 pulumi.export("redis_url", cache.url)
+# The services' own login, adpulse_app (stacks/database.py), never the RDS master user.
 pulumi.export("postgres_url", database.url)
 # The ALB reaches the services on the hosts' private addresses; the app SG admits only the ALB.
 pulumi.export("api_host", "0.0.0.0")  # noqa: S104
@@ -238,7 +241,11 @@ pulumi.export("clickhouse_secret_arns", secrets.arns)
 pulumi.export("redis_auth_token_secret_arn", secrets.arns["redis-auth-token"])
 # JSON {"username", "password"}: the password is ADPULSE_KAFKA_SASL_PASSWORD.
 pulumi.export("kafka_scram_secret_arn", kafka.scram_secret_arn)
-pulumi.export("postgres_password_secret_arn", database.password_secret_arn)
+# The password of postgres_url's user, as a plain string.
+pulumi.export("postgres_password_secret_arn", secrets.arns["postgres-app-password"])
+# JSON {"username", "password"}, rotated by RDS: for the migration step, which creates the
+# adpulse_app role with the password above; no service reads it.
+pulumi.export("postgres_master_secret_arn", database.master_secret_arn)
 pulumi.export("vpc_id", network.vpc.id)
 pulumi.export("bucket_name", backups.bucket_name)
 # The consumer publishes ConsumerLag and FreshnessSeconds, dimensioned by stack_name, which

@@ -68,6 +68,8 @@ class App(pulumi.ComponentResource):
                 iam_instance_profile=args.instance_profile,
                 metadata_options=imdsv2_only(),
                 root_block_device=encrypted_root(args.kms_key_arn),
+                # A no-op on Graviton types (EBS-optimized by default); set for any other type.
+                ebs_optimized=True,
                 tags={"Name": f"app-{i + 1}", "Role": "app"},
                 opts=ResourceOptions(parent=self, ignore_changes=["ami"]),
             )

@@ -224,6 +224,9 @@ class ClickHouseCluster(pulumi.ComponentResource):
                 metadata_options=imdsv2_only(),
                 root_block_device=encrypted_root(args.kms_key_arn),
                 monitoring=True,
+                # Graviton types are EBS-optimized anyway (then this is a no-op); stated, so a
+                # type where it is an option still gets dedicated EBS bandwidth for merges.
+                ebs_optimized=True,
                 disable_api_termination=args.protect_data,
                 user_data=user_data,
                 tags={"Name": host, "Role": "clickhouse"},

@@ -1,4 +1,5 @@
-"""RDS Postgres for campaign metadata; RDS owns the master password in Secrets Manager."""
+"""RDS Postgres for campaign metadata; RDS owns the master password in Secrets Manager, and
+the services log in as their own role, never as the master user."""
 
 from __future__ import annotations
 
@@ -13,10 +14,20 @@ from pulumi import ResourceOptions
 from adpulse import names
 
 PORT = 5432
-USER = "adpulse"
+# The master user owns the database and is for the migration step only: its password is RDS's
+# (rotated by RDS in Secrets Manager), so a service holding it would break at each rotation and
+# could drop every table.
+MASTER_USER = "adpulse"
+# The services' login (`postgres_url`), with the password the stack generates
+# (stacks/secret_store.py, `postgres-app-password`). Pulumi creates no Postgres roles: the
+# deploy's migration step logs in as MASTER_USER and creates this role with that password
+# (CREATE ROLE ... LOGIN, granted the adpulse tables) before the services start.
+APP_USER = "adpulse_app"
 
 
-def postgres_url(host: str, port: int = PORT, user: str = USER, db: str = names.DATABASE) -> str:
+def postgres_url(
+    host: str, port: int = PORT, user: str = APP_USER, db: str = names.DATABASE
+) -> str:
     """`postgresql://user@host:5432/db?sslmode=require`; the password comes from the secret."""
     return f"postgresql://{user}@{host}:{port}/{db}?sslmode=require"
 
@@ -40,7 +51,8 @@ class DatabaseArgs:
 
 
 class Database(pulumi.ComponentResource):
-    """One encrypted, private instance; its secret ARN is how hosts get the password."""
+    """One encrypted, private instance. `url` is the services' login (APP_USER, no password);
+    `master_secret_arn` is the secret RDS keeps the master login in, for the migration step."""
 
     def __init__(self, name: str, args: DatabaseArgs, opts: ResourceOptions | None = None) -> None:
         super().__init__("adpulse:database:Database", name, None, opts)
@@ -65,11 +77,14 @@ class Database(pulumi.ComponentResource):
             storage_encrypted=True,
             kms_key_id=args.kms_key_arn,
             db_name=names.DATABASE,
-            username=USER,
+            username=MASTER_USER,
             # RDS generates and rotates the password in Secrets Manager: it never passes
             # through Pulumi config, code or state.
             manage_master_user_password=True,
             master_user_secret_kms_key_id=args.kms_key_arn,
+            # IAM auth tokens may log in besides passwords (a role granted rds_iam), so a login
+            # without a stored password can be added without a restart; passwords keep working.
+            iam_database_authentication_enabled=True,
             port=PORT,
             multi_az=args.multi_az,
             publicly_accessible=False,
@@ -87,5 +102,5 @@ class Database(pulumi.ComponentResource):
         )
         self.address = self.instance.address
         self.url = self.address.apply(postgres_url)
-        self.password_secret_arn = self.instance.master_user_secrets.apply(_secret_arn)
-        self.register_outputs({"url": self.url, "password_secret_arn": self.password_secret_arn})
+        self.master_secret_arn = self.instance.master_user_secrets.apply(_secret_arn)
+        self.register_outputs({"url": self.url, "master_secret_arn": self.master_secret_arn})

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
+from pulumi.runtime.mocks import MockMonitor
 
 REGION = "us-east-1"
 AZS = ["us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d"]
@@ -24,7 +25,10 @@ ZONES = [
       for az in AZS),
     {"name": "us-east-1-bos-1a", "zone-type": "local-zone", "opt-in-status": "opted-in"},
 ]  # fmt: skip
-ZONE_IDS = dict(zip(AZS, ["use1-az1", "use1-az2", "use1-az4", "use1-az6"], strict=True))
+# AZ IDs as DescribeAvailabilityZones returns them with the names. us-east-1b is use1-az3 here,
+# the zone MSK does not support (stacks/zones.py): a program that chose by name alone would put
+# a broker there, so every mocked run shows it skipped (the stack uses a, c and d).
+ZONE_IDS = dict(zip(AZS, ["use1-az1", "use1-az3", "use1-az4", "use1-az6"], strict=True))
 ZONE_IDS["us-east-1-bos-1a"] = "use1-bos1-az1"
 
 
@@ -44,14 +48,17 @@ def availability_zones(args: dict[str, Any]) -> dict[str, Any]:
 
 
 def instance_type_offerings(args: dict[str, Any]) -> dict[str, Any]:
-    """DescribeInstanceTypeOfferings: every asked type offered in every asked regular AZ."""
+    """DescribeInstanceTypeOfferings: every asked type offered in every asked regular AZ, which
+    the answer names as asked: by AZ name, or by AZ ID for `availability-zone-id`."""
     wanted = _filters(args)
-    zones = [z for z in wanted.get("location", AZS) if z in AZS]
+    by_id = args.get("locationType") == "availability-zone-id"
+    known = [ZONE_IDS[az] for az in AZS] if by_id else AZS
+    zones = [z for z in wanted.get("location", known) if z in known]
     pairs = [(t, z) for t in wanted.get("instance-type", []) for z in zones]
     return {
         "instanceTypes": [t for t, _ in pairs],
         "locations": [z for _, z in pairs],
-        "locationTypes": ["availability-zone"] * len(pairs),
+        "locationTypes": [args.get("locationType") or "region"] * len(pairs),
         "id": REGION,
     }
 
@@ -90,6 +97,23 @@ class Recorded:
     # What the mocks answered: the inputs plus the computed attributes (arn, name, endpoints).
     outputs: dict[str, Any] = field(default_factory=dict)
     provider: str = ""  # `<urn>::<id>` of an explicit provider; empty for the default one
+    # Lifecycle options Pulumi sent (`protect`, `retainOnDelete`), when the Monitor below
+    # recorded them; the plain mock monitor hands the mocks no options at all.
+    options: dict[str, bool] = field(default_factory=dict)
+
+
+class Monitor(MockMonitor):
+    """The mock monitor, also telling `Mocks` each resource's lifecycle options, which
+    `MockResourceArgs` lacks: `pulumi.runtime.set_mocks(mocks, ..., monitor=Monitor(mocks))`."""
+
+    def RegisterResource(self, request: Any) -> Any:
+        if isinstance(self.mocks, Mocks):
+            self.mocks.options[(request.type, request.name)] = {
+                flag: bool(getattr(request, flag))
+                for flag in ("protect", "retainOnDelete")
+                if request.HasField(flag)
+            }
+        return super().RegisterResource(request)  # type: ignore[no-untyped-call]
 
 
 class Mocks(pulumi.runtime.Mocks):
@@ -99,6 +123,8 @@ class Mocks(pulumi.runtime.Mocks):
         self.resources: list[Recorded] = []
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self._az_of_subnet: dict[str, str] = {}
+        # (type, name) -> lifecycle options, filled by Monitor before each new_resource.
+        self.options: dict[tuple[str, str], dict[str, bool]] = {}
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         kind = args.typ.split(":")[-1].lower()
@@ -171,7 +197,13 @@ class Mocks(pulumi.runtime.Mocks):
         if args.typ == "aws:ec2/subnet:Subnet":
             self._az_of_subnet[rid] = args.inputs.get("availabilityZone", "")
         recorded = Recorded(
-            args.typ, args.name, dict(args.inputs), rid, dict(out), args.provider or ""
+            args.typ,
+            args.name,
+            dict(args.inputs),
+            rid,
+            dict(out),
+            args.provider or "",
+            self.options.pop((args.typ, args.name), {}),
         )
         self.resources.append(recorded)
         return rid, out
@@ -180,10 +212,6 @@ class Mocks(pulumi.runtime.Mocks):
         self.calls.append((args.token, dict(args.args)))
         answers: dict[str, dict[str, Any]] = {
             "aws:ec2/getAmi:getAmi": {"id": "ami-0abc1234def567890", "architecture": "arm64"},
-            "aws:index/getAvailabilityZones:getAvailabilityZones": {
-                "names": AZS,
-                "zoneIds": ["use1-az1", "use1-az2", "use1-az4", "use1-az6"],
-            },
             "aws:index/getRegion:getRegion": {"name": REGION, "region": REGION},
             "aws:index/getCallerIdentity:getCallerIdentity": {
                 "accountId": ACCOUNT,

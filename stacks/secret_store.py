@@ -21,8 +21,14 @@ GENERATED_LENGTH = {
     "clickhouse-api-password": 32,
     "clickhouse-cluster-secret": 48,
     "redis-auth-token": 64,
+    # The services' Postgres login (stacks/database.py APP_USER), not the RDS master user's.
+    "postgres-app-password": 32,
 }
-SECRET_KEYS = tuple(GENERATED_LENGTH)
+# Generated only, with no config override: nothing but the stack and the migration step that
+# sets it on the adpulse_app role (stacks/database.py) ever needs to know it.
+STACK_ONLY_KEYS = ("postgres-app-password",)
+# The credentials an operator may set (`pulumi config set --secret`), one override each.
+SECRET_KEYS = tuple(key for key in GENERATED_LENGTH if key not in STACK_ONLY_KEYS)
 # Deleted secrets stay recoverable this long. Names carry a unique suffix (name_prefix), so a
 # destroy followed by an up creates new names instead of colliding with the pending deletions.
 RECOVERY_WINDOW_DAYS = 7
@@ -36,6 +42,7 @@ class SecretsArgs:
     name_prefix: str
     # Keyed by SECRET_KEYS (more keys may be added, with a value). A value comes from
     # `pulumi config set --secret`; None generates one with pulumi-random, kept in the state.
+    # STACK_ONLY_KEYS are generated and stored besides these.
     overrides: Mapping[str, pulumi.Input[str] | None]
 
 
@@ -107,6 +114,11 @@ class Secrets(pulumi.ComponentResource):
         region = aws.get_region_output(opts=invoke).region
         # A key of our own (not aws/ebs, aws/rds...) so access to data at rest can be revoked
         # and audited in one place; yearly rotation keeps old ciphertexts readable.
+        # Kept by `pulumi destroy` (retain_on_delete: dropped from the state, not deleted): the
+        # database's final snapshot, which every stack keeps (stacks/database.py), is encrypted
+        # with it and is unreadable once the key is gone, so destroying the key with the stack
+        # would silently make that snapshot worthless 30 days later. Whoever deletes the
+        # snapshot schedules the key's deletion by hand (stacks/README.md, Tearing down).
         self.key = aws.kms.Key(
             f"{name}-key",
             description=f"{args.name_prefix} data at rest: EBS, MSK, ElastiCache, RDS, Secrets "
@@ -116,7 +128,7 @@ class Secrets(pulumi.ComponentResource):
             policy=pulumi.Output.all(
                 account, partition.partition, region, partition.dns_suffix
             ).apply(lambda v: key_policy(*v)),
-            opts=child,
+            opts=ResourceOptions(parent=self, retain_on_delete=True),
         )
         aws.kms.Alias(
             f"{name}-key-alias",
@@ -126,7 +138,8 @@ class Secrets(pulumi.ComponentResource):
         )
         self.values: dict[str, pulumi.Output[str]] = {}
         self.arns: dict[str, pulumi.Output[str]] = {}
-        for key, override in args.overrides.items():
+        wanted = {**dict.fromkeys(STACK_ONLY_KEYS), **args.overrides}
+        for key, override in wanted.items():
             value = self._value(name, key, override)
             secret = aws.secretsmanager.Secret(
                 f"{name}-{key}",

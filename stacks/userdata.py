@@ -3,15 +3,20 @@
 Pure: plain values in, text out; `stacks/clickhouse.py` resolves the Outputs and calls
 `node_user_data`. The server's config, users, macros and Keeper raft settings are the files
 `adpulse config render` writes (`render_node_configs`, same templates, same options), so a node
-built here and one configured by hand from the CLI cannot drift apart. The user data holds secret
-ARNs only: `adpulse-secrets.service` fetches the values at every boot. To read a node's files as
-it got them: `sudo cloud-init query userdata` on the host, or the paths under write_files.
+built here and one configured by hand from the CLI cannot drift apart; here the topology carries
+the stack's domain, so nodes name each other by FQDN. The user data holds secret ARNs only:
+`adpulse-secrets.service` fetches the values at every boot and `adpulse-secrets-refresh.timer`
+daily, which brings renewed certificates to running nodes. To read a node's files as it got them:
+`sudo cloud-init query userdata` on the host, or the paths under write_files.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
+import dataclasses
 import gzip
+import ipaddress
 import json
 import shlex
 from collections.abc import Mapping
@@ -21,7 +26,8 @@ from typing import Any
 import yaml
 
 from adpulse.clickhouse.config import SECRET_ENV, ConfigOptions, render_node_configs
-from adpulse.render import render
+from adpulse.clickhouse.roles import ROLE_USERS
+from adpulse.render import ROOT, render
 from adpulse.topology import Topology
 
 CONFIG_DIR = "/etc/clickhouse-server"
@@ -31,11 +37,29 @@ CW_AGENT_FILE = "/opt/aws/amazon-cloudwatch-agent/etc/adpulse.json"
 SETUP = "/usr/local/sbin/adpulse-node-setup"
 FETCH_SECRETS = "/usr/local/sbin/adpulse-fetch-secrets"
 BACKUP = "/usr/local/sbin/adpulse-backup"
+SSM_AGENT_KEY_FILE = "/usr/local/share/adpulse/amazon-ssm-agent.gpg"
 DISK_FSTYPE = "ext4"
 # EC2 refuses user data over 16 KiB: files above GZIP_OVER bytes (configs, scripts) travel
-# gzipped, which leaves room for larger topologies; the small units stay readable.
+# gzipped when that is smaller, which leaves room for larger topologies; small units stay readable.
 USER_DATA_LIMIT = 16 * 1024
 GZIP_OVER = 1024
+# The agents the setup installs when the AMI has none: these versions only (no `latest/`), and
+# only if the .deb's detached signature (.sig, next to it in AWS's bucket) verifies with exactly
+# the key of this fingerprint. No sha256 is pinned: AWS publishes none for these packages, so
+# AWS's signature is the check, and the setup logs each verified package's sha256 for whoever
+# wants to pin it. To move a version, change it here; one whose .sig is not by this key stops
+# the boot saying so (then take AWS's current key and fingerprint from its documentation).
+# SSM agent: a September 2026 release. AWS rotates this key yearly and publishes it only in
+# "Verifying the signature of SSM Agent"; the repository keeps it (export-minimal) in
+# templates/cloud-init/amazon-ssm-agent.asc (2784DBF388D19D46, from 2026-06-04 to 2027-11-25).
+SSM_AGENT_VERSION = "3.3.5226.0"
+SSM_AGENT_KEY_FINGERPRINT = "1C5B395CBE5E74E2F1CA21592784DBF388D19D46"
+# CloudWatch agent: "Verifying the signature of the CloudWatch agent package" gives this
+# fingerprint (key 3B789C72, since 2017); the setup downloads the key and uses only that one.
+CW_AGENT_VERSION = "1.300073.2b1889"
+CW_AGENT_KEY_FINGERPRINT = "937616F3450B7D806CBD9725D58167303B789C72"
+# The refresh timer's spread: replicas reload their certificates at different times of day.
+REFRESH_DELAY = "4h"
 # Which Secrets Manager secret (`stacks/secret_store.py` keys) feeds each SECRET_ENV variable;
 # passwords reach the server as SHA-256 digests, the cluster secret as it is.
 SECRET_KEYS = {
@@ -95,13 +119,37 @@ def _shell(**values: str | int) -> dict[str, str]:
     return {key: shlex.quote(str(value)) for key, value in values.items()}
 
 
-def _file(path: str, content: str, mode: str = "0644") -> dict[str, str]:
-    entry = {"path": path, "owner": "root:root", "permissions": mode}
+def _file(path: str, content: str | bytes, mode: str = "0644") -> dict[str, str]:
+    """A write_files entry: bytes as base64; text as it is, or gzipped when that is smaller.
+    cloud-init writes as root:root and 0644 unless told otherwise: only other modes are named."""
+    entry = {"path": path} if mode == "0644" else {"path": path, "permissions": mode}
+    if isinstance(content, bytes):
+        return {**entry, "encoding": "b64", "content": base64.b64encode(content).decode()}
     if len(content.encode()) > GZIP_OVER:
         # mtime=0: the same files always give the same user data.
-        packed = gzip.compress(content.encode(), mtime=0)
-        return {**entry, "encoding": "gz+b64", "content": base64.b64encode(packed).decode()}
+        packed = base64.b64encode(gzip.compress(content.encode(), mtime=0)).decode()
+        if len(packed) < len(content.encode()):
+            return {**entry, "encoding": "gz+b64", "content": packed}
     return {**entry, "content": content}
+
+
+def dearmor(armored: str) -> bytes:
+    """The binary OpenPGP packets of an ASCII-armored block (RFC 4880 section 6.2), as
+    `gpg --dearmor` gives them: the repository keeps the readable form, nodes get the smaller."""
+    lines = armored.strip().splitlines()
+    if not lines or not lines[0].startswith("-----BEGIN PGP"):
+        raise ValueError("not an ASCII-armored OpenPGP block: no -----BEGIN PGP line")
+    body = lines[lines.index("") + 1 :] if "" in lines else lines[1:]
+    data = "".join(line for line in body if not line.startswith(("=", "-----")))
+    try:
+        return base64.b64decode(data, validate=True)
+    except binascii.Error as exc:
+        raise ValueError(f"the armored block's base64 is damaged: {exc}") from None
+
+
+def ssm_agent_key() -> bytes:
+    """The SSM agent's signing key as the repository keeps it, dearmored."""
+    return dearmor((ROOT / "templates" / "cloud-init" / "amazon-ssm-agent.asc").read_text())
 
 
 def cw_agent_config(data_dir: str) -> dict[str, Any]:
@@ -137,9 +185,20 @@ def _secret_env(arns: Mapping[str, str]) -> list[dict[str, Any]]:
     ]
 
 
+def _loopback_admitted(options: ConfigOptions) -> bool:
+    loopback = ipaddress.ip_address("127.0.0.1")
+    return any(loopback in ipaddress.ip_network(n, strict=False) for n in options.networks)
+
+
 def _backup_files(
     boot: NodeBoot, plan: BackupPlan, topology: Topology, options: ConfigOptions
 ) -> list[dict[str, str]]:
+    # The script logs in as `admin` over loopback (why: templates/cloud-init/backup.sh.j2).
+    if not _loopback_admitted(options):
+        raise ValueError(
+            f"ConfigOptions.networks {options.networks} lacks 127.0.0.1: the backup logs in as "
+            f"{ROLE_USERS['admin']!r} over loopback; add 127.0.0.1 to the networks"
+        )
     # Several shards: ON CLUSTER backs up one replica of each; one shard: this replica has it all.
     on_cluster = f" ON CLUSTER {topology.cluster}" if len(topology.shards) > 1 else ""
     script = render(
@@ -153,6 +212,8 @@ def _backup_files(
             prefix=plan.prefix,
             retention_days=plan.retention_days,
             tcp_port=topology.ports.tcp,
+            user=ROLE_USERS["admin"],
+            user_secret_arn=boot.secret_arns[SECRET_KEYS["admin"]],
         ),
     )
     return [
@@ -173,6 +234,7 @@ def node_user_data(boot: NodeBoot, topology: Topology, options: ConfigOptions | 
     options = options or ConfigOptions()
     if boot.host not in topology.hosts:
         raise ValueError(f"{boot.host!r} is not a host of topology {topology.hosts}")
+    topology = in_domain(topology, boot.domain)
     rendered = render_node_configs(topology, options)
     prefix = f"{boot.host}/"
     files = [
@@ -205,6 +267,11 @@ def node_user_data(boot: NodeBoot, topology: Topology, options: ConfigOptions | 
             clickhouse_version=boot.clickhouse_version,
             region=boot.region,
             offline=str(boot.offline).lower(),
+            ssm_version=SSM_AGENT_VERSION,
+            ssm_fpr=SSM_AGENT_KEY_FINGERPRINT,
+            ssm_key=SSM_AGENT_KEY_FILE,
+            cw_version=CW_AGENT_VERSION,
+            cw_fpr=CW_AGENT_KEY_FINGERPRINT,
         ),
     )
     fetch = render(
@@ -216,16 +283,26 @@ def node_user_data(boot: NodeBoot, topology: Topology, options: ConfigOptions | 
             tls_secret_arn=boot.tls_secret_arn,
             tls_cert=options.tls_cert,
             tls_key=options.tls_key,
+            tcp_port=topology.ports.tcp,
         ),
     )
     files += [
         _file(CA_FILE, boot.ca_cert_pem),
-        _file(CW_AGENT_FILE, json.dumps(cw_agent_config(options.data_dir), indent=2) + "\n"),
+        _file(CW_AGENT_FILE, json.dumps(cw_agent_config(options.data_dir)) + "\n"),
+        _file(SSM_AGENT_KEY_FILE, ssm_agent_key()),
         _file(SETUP, setup, "0755"),
         _file(FETCH_SECRETS, fetch, "0755"),
         _file(
             "/etc/systemd/system/adpulse-secrets.service",
             render("cloud-init/adpulse-secrets.service.j2", script=FETCH_SECRETS),
+        ),
+        _file(
+            "/etc/systemd/system/adpulse-secrets-refresh.service",
+            render("cloud-init/adpulse-secrets-refresh.service.j2", script=FETCH_SECRETS),
+        ),
+        _file(
+            "/etc/systemd/system/adpulse-secrets-refresh.timer",
+            render("cloud-init/adpulse-secrets-refresh.timer.j2", delay=REFRESH_DELAY),
         ),
         _file(
             "/etc/systemd/system/clickhouse-server.service.d/adpulse.conf",
@@ -240,7 +317,9 @@ def node_user_data(boot: NodeBoot, topology: Topology, options: ConfigOptions | 
         "hostname": boot.host,
         "fqdn": f"{boot.host}.{boot.domain}",
         # Not 127.0.1.1 for our own name: Keeper refuses a raft configuration that mixes
-        # loopback and remote hosts, so `ch-1` must resolve (private zone) to the VPC address.
+        # loopback and remote hosts, so `ch-1.<domain>` must resolve (private zone) to the VPC
+        # address. Every node is named by that FQDN in the configs (`in_domain`): no DHCP
+        # search domain needed, and the name is a SAN of each certificate (stacks/tls.py).
         "manage_etc_hosts": False,
         # Offline, apt has no repository to reach and its failure would stop the boot.
         **({} if boot.offline else {"package_update": True, "packages": PACKAGES}),
@@ -259,6 +338,17 @@ def node_user_data(boot: NodeBoot, topology: Topology, options: ConfigOptions | 
             f"{USER_DATA_LIMIT}; use fewer shards, or shorten the scripts in templates/cloud-init/"
         )
     return text
+
+
+def in_domain(topology: Topology, domain: str) -> Topology:
+    """`topology` with its nodes in `domain` (the stack's private zone); one that already names
+    a domain must name this one."""
+    if topology.domain and topology.domain != domain:
+        raise ValueError(
+            f"topology domain {topology.domain!r} differs from the nodes' domain {domain!r} "
+            "(adpulse:internalDomain); drop the topology's domain or make them equal"
+        )
+    return dataclasses.replace(topology, domain=domain)
 
 
 def backup_host(topology: Topology) -> str:

@@ -13,14 +13,25 @@ from typer.testing import CliRunner
 from cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
-HEAVY = ("chdb", "confluent_kafka", "pulumi", "pulumi_aws", "fastapi", "sqlalchemy", "pyarrow")
+HEAVY = (
+    "chdb",
+    "confluent_kafka",
+    "pulumi",
+    "pulumi_aws",
+    "fastapi",
+    "sqlalchemy",
+    "pyarrow",
+    "boto3",
+    "yaml",
+)
 
 
-def test_help_imports_nothing_heavy() -> None:
+@pytest.mark.parametrize("argv", [["--help"], ["cost", "report", "--help"], ["stack", "--help"]])
+def test_help_imports_nothing_heavy(argv: list[str]) -> None:
     """`adpulse --help` must stay fast: the heavy libraries load only inside commands."""
     code = (
         "import sys, cli; from typer.testing import CliRunner; "
-        "CliRunner().invoke(cli.app, ['--help']); "
+        f"assert CliRunner().invoke(cli.app, {argv!r}).exit_code == 0; "
         f"print([m for m in {HEAVY!r} if m in sys.modules])"
     )
     out = subprocess.run(

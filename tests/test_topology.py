@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -122,3 +123,37 @@ def test_malformed_toml_names_the_file_and_position(tmp_path: Path) -> None:
         load_topology(str(path))
     assert str(path) in str(excinfo.value)
     assert "line 2" in str(excinfo.value)
+
+
+def test_without_a_domain_nodes_are_named_as_they_are() -> None:
+    assert three_replicas().address("ch-1") == "ch-1"
+    assert single().address("localhost") == "localhost"
+
+
+def test_with_a_domain_nodes_are_named_by_fqdn() -> None:
+    topology = Topology(cluster="c", shards=(("ch-1",),), domain="adpulse.internal")
+    assert topology.address("ch-1") == "ch-1.adpulse.internal"
+    assert topology.hosts == ("ch-1",), "host names themselves stay short"
+
+
+@pytest.mark.parametrize(
+    "domain", ["adpulse.internal.", ".internal", "ad_pulse.internal", "a..b", "-x.internal"]
+)
+def test_a_domain_that_is_not_a_dns_name_is_refused(domain: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(f"domain {domain!r} is not a DNS name")):
+        Topology(cluster="c", shards=(("ch-1",),), domain=domain)
+
+
+def test_a_domain_that_makes_names_too_long_is_refused() -> None:
+    long_domain = ".".join(["d" * 60] * 4) + ".internal"  # 252 characters, each label valid
+    with pytest.raises(ConfigError, match=r"longer than DNS allows \(253\)"):
+        Topology(cluster="c", shards=(("ch-1",),), domain=long_domain)
+
+
+def test_toml_file_may_name_the_domain(tmp_path: Path) -> None:
+    path = tmp_path / "topology.toml"
+    path.write_text('shards = [["n1"]]\ndomain = "db.example.internal"\n')
+    assert load_topology(str(path)).address("n1") == "n1.db.example.internal"
+    path.write_text('shards = [["n1"]]\ndomain = 3\n')
+    with pytest.raises(ConfigError, match="'domain' must be a string"):
+        load_topology(str(path))

@@ -110,3 +110,18 @@ def instance_profile(inventory: Inventory) -> Iterator[Finding]:
         lambda s: bool(s.get("iamInstanceProfile")),
         "no iamInstanceProfile",
     )
+
+
+@policy(
+    "ec2-ebs-optimized",
+    "EC2 hosts are EBS-optimized: volume traffic gets its own bandwidth, not the network's",
+    (INSTANCE,),
+    ("CKV_AWS_135",),
+)
+def ebs_optimized(inventory: Inventory) -> Iterator[Finding]:
+    yield from require(
+        inventory,
+        (INSTANCE,),
+        lambda s: s.get("ebsOptimized") is True,
+        "ebsOptimized is not true: EBS I/O shares the instance's network bandwidth",
+    )

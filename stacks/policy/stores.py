@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 from stacks.inventory import Inventory
 from stacks.mocks import is_secret_marked
@@ -219,3 +220,48 @@ def rds_backups(inventory: Inventory) -> Iterator[Finding]:
         days = settings.get("backupRetentionPeriod") or 0
         if days < MIN_BACKUP_DAYS:
             yield Finding(resource.name, f"backupRetentionPeriod is {days:g} days")
+
+
+@policy(
+    "rds-iam-auth",
+    "Postgres accepts IAM authentication tokens besides passwords",
+    (RDS,),
+    ("CKV_AWS_161",),
+)
+def rds_iam_auth(inventory: Inventory) -> Iterator[Finding]:
+    yield from require(
+        inventory,
+        (RDS,),
+        lambda s: s.get("iamDatabaseAuthenticationEnabled") is True,
+        "iamDatabaseAuthenticationEnabled is not true",
+    )
+
+
+def _export(inventory: Inventory, name: str) -> object:
+    return next((e.value for e in inventory.exports if e.name == name), None)
+
+
+@policy(
+    "rds-services-not-master",
+    "The services do not use the database master login: postgres_url names their own user, "
+    "and postgres_password_secret_arn is not the master's secret",
+    (RDS,),
+)
+def rds_services_not_master(inventory: Inventory) -> Iterator[Finding]:
+    url = _export(inventory, "postgres_url")
+    secret_arn = _export(inventory, "postgres_password_secret_arn")
+    for resource, settings in each(inventory, RDS):
+        master = settings.get("username")
+        if isinstance(url, str) and master and urlsplit(url).username == master:
+            yield Finding(
+                "output postgres_url",
+                f"logs in as {master}, the master user of {resource.name}: RDS rotates its "
+                "password and it owns every table",
+            )
+        master_secrets = resource.outputs.get("masterUserSecrets") or []
+        master_arns = {s.get("secretArn") for s in master_secrets if isinstance(s, dict)}
+        if secret_arn and secret_arn in master_arns:
+            yield Finding(
+                "output postgres_password_secret_arn",
+                f"is the master login's secret of {resource.name}",
+            )

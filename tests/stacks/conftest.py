@@ -27,7 +27,7 @@ from stacks.inventory import (
     collect_with_config,
     read_stack_file,
 )
-from stacks.mocks import REGION, SECRET_SIG
+from stacks.mocks import REGION, SECRET_SIG, Monitor
 from stacks.mocks import Mocks as Mocks  # re-exported for the tests
 from stacks.mocks import Recorded as Recorded
 
@@ -71,7 +71,10 @@ def _pulumi_event_loop() -> None:
 def program() -> Iterator[ModuleType]:
     """The stack program, run once with mocks; pulumi_aws takes seconds to import."""
     asyncio.set_event_loop(_LOOP)
-    pulumi.runtime.set_mocks(MOCKS, project="adpulse", stack="test", preview=False)
+    # Monitor also records each resource's lifecycle options (retain_on_delete, protect).
+    pulumi.runtime.set_mocks(
+        MOCKS, project="adpulse", stack="test", preview=False, monitor=Monitor(MOCKS)
+    )
     set_config(CONFIG, list(SECRETS))
     module = importlib.import_module("stacks.__main__")
     # Let every registration reach the mocks, so sweeps over MOCKS.resources see them all.

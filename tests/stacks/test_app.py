@@ -76,6 +76,14 @@ def test_two_hosts_in_two_azs_with_imdsv2(program: ModuleType) -> Output[None]:
     ).apply(check)
 
 
+def test_hosts_are_ebs_optimized(mocks: Mocks) -> None:
+    hosts = [
+        i for i in of_type(mocks, "aws:ec2/instance:Instance") if i.name.startswith("adpulse-app-")
+    ]
+    assert len(hosts) == 2
+    assert all(h.inputs.get("ebsOptimized") is True for h in hosts), "CKV_AWS_135"
+
+
 @pytest.mark.parametrize(
     "path", ["/api/v1/summary", "/api/v1/campaigns", "/api/v1/export.csv", "/", "/campaigns"]
 )

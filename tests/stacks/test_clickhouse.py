@@ -123,6 +123,12 @@ def test_nodes_require_imdsv2_and_encrypt_root_volumes(program: ModuleType) -> O
     ).apply(check)
 
 
+def test_nodes_are_ebs_optimized(mocks: Mocks) -> None:
+    nodes = [i for i in of_type(mocks, INSTANCE) if i.inputs["tags"].get("Role") == "clickhouse"]
+    assert len(nodes) == 3
+    assert all(n.inputs.get("ebsOptimized") is True for n in nodes), "CKV_AWS_135"
+
+
 @pulumi_test
 def test_data_volumes_are_encrypted_gp3_sized_from_config(program: ModuleType) -> Output[None]:
     def check(volumes: list[list[Any]]) -> None:

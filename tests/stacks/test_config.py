@@ -12,7 +12,8 @@ import pulumi
 import pytest
 import yaml
 
-from stacks.config import StackConfig, StackConfigError, _name_prefix, load_stack_config
+from stacks.config import StackConfig, StackConfigError, load_stack_config
+from stacks.config.names import name_prefix
 from stacks.secret_store import SECRET_KEYS
 from tests.stacks.conftest import CONFIG, SECRETS, set_config
 
@@ -185,7 +186,7 @@ def test_the_api_hostname_is_accepted_with_a_certificate_in_the_region(load: Loa
 @pytest.mark.parametrize("stack", ["Prod", "dev_1", "-dev", "dev-", "a--b", "a" * 21])
 def test_a_stack_name_that_cannot_prefix_aws_names_is_refused(stack: str) -> None:
     with pytest.raises(StackConfigError, match=f"stack name {stack!r} cannot prefix AWS names"):
-        _name_prefix(stack)
+        name_prefix(stack)
 
 
 def test_names_and_tags_come_from_the_stack(load: Load) -> None:
@@ -205,7 +206,7 @@ def test_defaults_are_the_production_shape(load: Load) -> None:
         clickhouseVolumeSizeGb=None, clickhouseVolumeIops=None, clickhouseVolumeThroughput=None
     )
     assert cfg.clickhouse_instance_type == "r6g.2xlarge"
-    assert (cfg.clickhouse_volume_size_gb, cfg.clickhouse_volume_iops) == (500, 6000)
+    assert (cfg.clickhouse_volume_size_gb, cfg.clickhouse_volume_iops) == (1500, 6000)
     assert cfg.kafka_instance_type == "kafka.m7g.large"
     assert cfg.app_instance_type == "t4g.large" and cfg.app_instance_count == 2
     assert cfg.postgres_instance_class == "db.t4g.medium" and cfg.postgres_multi_az
@@ -222,7 +223,8 @@ def test_a_committed_stack_file_holds_no_plain_secret_and_only_keys_the_program_
     ciphertext; a secret in plain text, or a key nothing reads, fails here."""
     raw = yaml.safe_load(STACK_FILES[stack].read_text())
     assert set(raw) <= {"config", "encryptionsalt", "secretsprovider", "encryptedkey"}
-    source = "\n".join(p.read_text() for p in (ROOT / "stacks").glob("*.py"))
+    files = [*(ROOT / "stacks").glob("*.py"), *(ROOT / "stacks" / "config").glob("*.py")]
+    source = "\n".join(p.read_text() for p in files)
     secret_keys = {k.split(":")[1] for k in SECRETS}
     for full, value in raw["config"].items():
         key = full.split(":", 1)[1]

@@ -1,14 +1,16 @@
-"""Postgres: private, encrypted, and its password owned by RDS in Secrets Manager."""
+"""Postgres: private, encrypted, its master password owned by RDS in Secrets Manager, and the
+services logging in as their own role."""
 
 from __future__ import annotations
 
 import re
 from types import ModuleType
 from typing import Any
+from urllib.parse import urlsplit
 
 from pulumi import Output
 
-from stacks.database import postgres_url
+from stacks.database import APP_USER, MASTER_USER, postgres_url
 from tests.stacks.conftest import Mocks, of_type, pulumi_test
 
 
@@ -17,10 +19,11 @@ def test_private_encrypted_multi_az_with_managed_password(program: ModuleType) -
     db = program.database.instance
 
     def check(values: list[Any]) -> None:
-        public, encrypted, key, key_arn, managed, multi_az, cls, protect, sgs, pg_sg = values
+        public, encrypted, key, key_arn, managed, multi_az, cls, protect, sgs, pg_sg, iam = values
         assert public is False
         assert encrypted is True and key == key_arn
         assert managed is True
+        assert iam is True, "CKV_AWS_161: IAM auth tokens may log in"
         assert multi_az is True and cls == "db.t4g.medium" and protect is True
         assert sgs == [pg_sg]
 
@@ -35,6 +38,7 @@ def test_private_encrypted_multi_az_with_managed_password(program: ModuleType) -
         db.deletion_protection,
         db.vpc_security_group_ids,
         program.network.security_groups["postgres"].id,
+        db.iam_database_authentication_enabled,
     ).apply(check)
 
 
@@ -45,9 +49,28 @@ def test_no_password_is_passed_to_rds(mocks: Mocks) -> None:
     assert subnets.inputs["subnetIds"] == [f"adpulse-data-{n}-subnet-id" for n in (1, 2, 3)]
 
 
-def test_url_requires_tls_and_has_no_password() -> None:
+def test_url_requires_tls_names_the_app_login_and_has_no_password() -> None:
     url = postgres_url("db.example.rds.amazonaws.com")
-    assert url == "postgresql://adpulse@db.example.rds.amazonaws.com:5432/adpulse?sslmode=require"
+    assert url == (
+        "postgresql://adpulse_app@db.example.rds.amazonaws.com:5432/adpulse?sslmode=require"
+    )
+    assert APP_USER != MASTER_USER
+
+
+@pulumi_test
+def test_the_url_is_the_app_login_and_the_master_stays_in_rds_secret(
+    program: ModuleType,
+) -> Output[None]:
+    """The URL names adpulse_app; the master login stays in the secret RDS keeps."""
+    db = program.database
+
+    def check(values: list[Any]) -> None:
+        master, url, master_secret = values
+        assert master == MASTER_USER
+        assert urlsplit(url).username == APP_USER
+        assert master_secret.endswith(":secret:rds!db-1"), "the secret RDS keeps"
+
+    return Output.all(db.instance.username, db.url, db.master_secret_arn).apply(check)
 
 
 def test_names_come_from_the_stack_with_a_fresh_snapshot_suffix(mocks: Mocks) -> None:

@@ -11,6 +11,7 @@ import sys
 from importlib.metadata import packages_distributions
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 from pulumi import Output
@@ -19,6 +20,7 @@ from adpulse.clickhouse.url import parse_clickhouse_url
 from adpulse.settings import Settings, load_settings
 from adpulse.topology import load_topology
 from stacks.clickhouse import TOPOLOGY
+from stacks.database import APP_USER, MASTER_USER
 from stacks.inventory import Inventory
 from tests.stacks.conftest import SECRETS, Mocks, pulumi_test, secret_value
 
@@ -36,6 +38,7 @@ REQUIRED = {
     "alarm_topic_arn",
     "clickhouse_password_secret_arn",
     "postgres_password_secret_arn",
+    "postgres_master_secret_arn",
 }
 # Where a secret may appear in resource inputs: the vault, and Redis (which needs its token).
 SECRET_HOMES = {
@@ -75,6 +78,28 @@ def test_clickhouse_url_holds_no_password(outputs: dict[str, Any]) -> Output[Non
         assert [h for h, _ in target.hosts] == list(TOPOLOGY.hosts)  # type: ignore[union-attr]
 
     return Output.from_input(outputs["clickhouse_url"]).apply(check)
+
+
+@pulumi_test
+def test_the_services_postgres_login_is_not_the_master(
+    outputs: dict[str, Any], program: Any
+) -> Output[None]:
+    """`postgres_url` and the secret joined into it are adpulse_app's; the master's secret is
+    exported apart, for the migration step that creates adpulse_app."""
+
+    def check(values: list[Any]) -> None:
+        url, password_arn, master_arn, app_arn, rds_master_arn = values
+        assert urlsplit(url).username == APP_USER != MASTER_USER
+        assert password_arn == app_arn != rds_master_arn
+        assert master_arn == rds_master_arn
+
+    return Output.all(
+        outputs["postgres_url"],
+        outputs["postgres_password_secret_arn"],
+        outputs["postgres_master_secret_arn"],
+        program.secrets.arns["postgres-app-password"],
+        program.database.master_secret_arn,
+    ).apply(check)
 
 
 @pulumi_test

@@ -15,7 +15,7 @@ from pulumi import Output
 
 from adpulse.clickhouse.config import ConfigOptions
 from stacks.inventory import Inventory
-from stacks.mocks import AZS
+from stacks.mocks import AZS, ZONE_IDS
 from stacks.network import (
     AZ_COUNT,
     ENDPOINTS_WARNING,
@@ -24,7 +24,15 @@ from stacks.network import (
     ingress_policy,
     subnet_cidrs,
 )
-from stacks.zones import AZ_FILTERS, offered_by_zone, pick_azs
+from stacks.zones import (
+    AZ_FILTERS,
+    MSK_UNSUPPORTED_ZONE_IDS,
+    Zone,
+    ec2_type,
+    excluded_zone_ids,
+    offered_by_zone,
+    pick_azs,
+)
 from tests.stacks.conftest import CONFIG, SECRETS, Mocks, of_type, pulumi_test, run_program
 
 NAT = "aws:ec2/natGateway:NatGateway"
@@ -49,33 +57,89 @@ def test_clickhouse_users_admit_the_vpc() -> None:
     assert VPC_CIDR in ConfigOptions().networks, "change ConfigOptions.networks with VPC_CIDR"
 
 
+def _zones(*pairs: str) -> list[Zone]:
+    """`"us-east-1a=use1-az1"` -> Zone("us-east-1a", "use1-az1")."""
+    return [Zone(*pair.split("=")) for pair in pairs]
+
+
+FOUR = _zones(
+    "us-east-1a=use1-az1", "us-east-1b=use1-az2", "us-east-1c=use1-az4", "us-east-1d=use1-az6"
+)
+
+
 def test_too_few_azs_is_a_clear_error() -> None:
-    offered = {"us-east-1a": {"r6g.large"}, "us-east-1b": {"r6g.large"}}
+    offered = {"use1-az1": {"r6g.large"}, "use1-az2": {"r6g.large"}}
     message = "2 regular AZs offering r6g.large; adpulse needs 3"
     with pytest.raises(pulumi.RunError, match=re.escape(message)):
-        pick_azs(["us-east-1a", "us-east-1b"], offered, ["r6g.large"], 3)
+        pick_azs(FOUR[:2], offered, ["r6g.large"], 3)
 
 
 def test_a_zone_that_lacks_a_needed_type_is_skipped_and_named() -> None:
     offered = offered_by_zone(
         ["r6g.2xlarge", "m7g.large", "r6g.2xlarge", "r6g.2xlarge", "m7g.large", "m7g.large"],
-        ["us-east-1a", "us-east-1a", "us-east-1b", "us-east-1c", "us-east-1c", "us-east-1d"],
+        ["use1-az1", "use1-az1", "use1-az2", "use1-az4", "use1-az4", "use1-az6"],
     )
     needed = ["m7g.large", "r6g.2xlarge"]
-    assert pick_azs(AZS, offered, needed, 2) == ["us-east-1a", "us-east-1c"]
+    assert pick_azs(FOUR, offered, needed, 2) == ["us-east-1a", "us-east-1c"]
     with pytest.raises(pulumi.RunError) as err:
-        pick_azs(AZS, offered, needed, 3)
-    assert "us-east-1b lacks m7g.large; us-east-1d lacks r6g.2xlarge" in str(err.value)
+        pick_azs(FOUR, offered, needed, 3)
+    assert "us-east-1b (use1-az2) lacks m7g.large; us-east-1d (use1-az6) lacks r6g.2xlarge" in str(
+        err.value
+    )
 
 
-def test_only_regular_azs_are_asked_for_and_used(mocks: Mocks) -> None:
-    """The mocks know an opted-in Local Zone that sorts first; unfiltered, it would be chosen."""
+def test_zones_are_chosen_by_az_id_not_by_the_accounts_names() -> None:
+    """Names are shuffled per account; the IDs, and so the choice, are the same everywhere."""
+    shuffled = _zones(
+        "us-east-1a=use1-az6", "us-east-1b=use1-az10", "us-east-1c=use1-az2", "us-east-1d=use1-az1"
+    )
+    offered = {z.zone_id: {"m7g.large"} for z in shuffled}
+    assert pick_azs(shuffled, offered, ["m7g.large"], 3) == [
+        "us-east-1d",
+        "us-east-1c",
+        "us-east-1a",
+    ]
+
+
+def test_msks_unsupported_az_id_is_skipped_only_when_brokers_go_there() -> None:
+    """use1-az3 sorts among the first three; MSK refuses client subnets there."""
+    zones = _zones(
+        "us-east-1a=use1-az1", "us-east-1f=use1-az3", "us-east-1c=use1-az4", "us-east-1d=use1-az6"
+    )
+    offered = {z.zone_id: {"m7g.large", "r6g.2xlarge"} for z in zones}
+    with_msk = ["r6g.2xlarge", "kafka.m7g.large"]
+    excluded = excluded_zone_ids(with_msk)
+    assert set(excluded) == {"use1-az3"} == set(MSK_UNSUPPORTED_ZONE_IDS)
+    needed = sorted({ec2_type(t) for t in with_msk})
+    assert pick_azs(zones, offered, needed, 3, excluded) == [
+        "us-east-1a",
+        "us-east-1c",
+        "us-east-1d",
+    ]
+    # Without brokers nothing is excluded, and the zone is as good as any other.
+    assert excluded_zone_ids(["r6g.2xlarge", "t4g.large"]) == {}
+    assert pick_azs(zones, offered, needed, 3) == ["us-east-1a", "us-east-1f", "us-east-1c"]
+    with pytest.raises(pulumi.RunError) as err:
+        pick_azs(zones, offered, needed, 4, excluded)
+    message = str(err.value)
+    assert "3 regular AZs offering m7g.large, r6g.2xlarge that MSK accepts" in message
+    assert "us-east-1f (use1-az3) is skipped: MSK does not support this AZ ID" in message
+
+
+def test_only_regular_azs_msk_accepts_are_asked_for_and_used(mocks: Mocks) -> None:
+    """The mocks know an opted-in Local Zone that sorts first, and give us-east-1b the AZ ID
+    MSK refuses; unfiltered, either would be chosen."""
     asks = [a for t, a in mocks.calls if t.endswith("getAvailabilityZones")]
     assert asks and all(a.get("state") == "available" for a in asks)
     for ask in asks:
         assert {f["name"]: f["values"] for f in ask["filters"]} == AZ_FILTERS
+    assert ZONE_IDS["us-east-1b"] in MSK_UNSUPPORTED_ZONE_IDS
     zones = {s.inputs["availabilityZone"] for s in of_type(mocks, "aws:ec2/subnet:Subnet")}
-    assert zones == {"us-east-1a", "us-east-1b", "us-east-1c"}
+    assert zones == {"us-east-1a", "us-east-1c", "us-east-1d"}
+    (msk,) = of_type(mocks, "aws:msk/cluster:Cluster")
+    subnets = {s.id: s.inputs["availabilityZone"] for s in of_type(mocks, "aws:ec2/subnet:Subnet")}
+    broker_zones = {subnets[i] for i in msk.inputs["brokerNodeGroupInfo"]["clientSubnets"]}
+    assert "us-east-1b" not in broker_zones and len(broker_zones) == AZ_COUNT
 
 
 def test_the_chosen_azs_are_checked_for_the_host_and_broker_types(mocks: Mocks) -> None:
@@ -84,8 +148,9 @@ def test_the_chosen_azs_are_checked_for_the_host_and_broker_types(mocks: Mocks) 
     filters = {f["name"]: f["values"] for f in asks[0]["filters"]}
     # ClickHouse, app hosts, and the EC2 type behind kafka.m7g.large.
     assert {"r6g.2xlarge", "t4g.large", "m7g.large"} <= set(filters["instance-type"])
-    assert filters["location"] == ["us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d"]
-    assert asks[0]["locationType"] == "availability-zone"
+    # By AZ ID, as the zones are chosen.
+    assert filters["location"] == [ZONE_IDS[az] for az in AZS]
+    assert asks[0]["locationType"] == "availability-zone-id"
 
 
 @pulumi_test
@@ -231,8 +296,11 @@ def test_flow_logs_record_all_traffic_encrypted_and_kept(mocks: Mocks, program: 
     (flow,) = of_type(mocks, "aws:ec2/flowLog:FlowLog")
     (vpc,) = of_type(mocks, "aws:ec2/vpc:Vpc")
     (key,) = of_type(mocks, "aws:kms/key:Key")
-    (group,) = [g for g in of_type(mocks, "aws:cloudwatch/logGroup:LogGroup") if g.id in
-                flow.inputs["logDestination"]]  # fmt: skip
+    (group,) = [
+        g
+        for g in of_type(mocks, "aws:cloudwatch/logGroup:LogGroup")
+        if g.id in flow.inputs["logDestination"]
+    ]
     assert flow.inputs["vpcId"] == vpc.id and flow.inputs["trafficType"] == "ALL"
     assert flow.inputs["logDestinationType"] == "cloud-watch-logs"
     assert group.inputs["kmsKeyId"] == f"arn:aws:kms:us-east-1:123456789012:{key.id}"

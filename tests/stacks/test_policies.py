@@ -8,6 +8,7 @@ resource dropped), so each test says exactly what the policy guards against.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -123,6 +124,20 @@ def _leak_user_data(inventory: Inventory) -> tuple[Inventory, str]:
     return change(INSTANCE, edit)(inventory)
 
 
+def _master_login(inventory: Inventory) -> tuple[Inventory, str]:
+    """The services' Postgres URL pointed at the RDS master user, as before adpulse_app."""
+    (rds,) = inventory.of_type(RDS)
+    master = rds.settings["username"]
+    exports = tuple(
+        replace(e, value=re.sub(r"//[^@]+@", f"//{master}@", str(e.value)))
+        if e.name == "postgres_url"
+        else e
+        for e in inventory.exports
+    )
+    assert exports != inventory.exports, "no postgres_url output to point at the master user"
+    return replace(inventory, exports=exports), "output postgres_url"
+
+
 def _untagged(inventory: Inventory) -> tuple[Inventory, str]:
     def edit(inputs: dict[str, Any]) -> None:
         tags = dict(unwrap(inputs["tags"]))
@@ -154,6 +169,7 @@ FAULTS: dict[str, Callable[[Inventory], tuple[Inventory, str]]] = {
         lambda r: "public" in r.name,
     ),
     "ec2-instance-profile": change(INSTANCE, setting("iamInstanceProfile", None)),
+    "ec2-ebs-optimized": change(INSTANCE, setting("ebsOptimized", False)),
     "sg-no-internet-ingress": change(
         INGRESS, _open_ssh, lambda r: bool(r.settings.get("referencedSecurityGroupId"))
     ),
@@ -188,6 +204,8 @@ FAULTS: dict[str, Callable[[Inventory], tuple[Inventory, str]]] = {
     "rds-multi-az": change(RDS, setting("multiAz", False)),
     "rds-deletion-protection": change(RDS, setting("deletionProtection", False)),
     "rds-backups": change(RDS, setting("backupRetentionPeriod", 0)),
+    "rds-iam-auth": change(RDS, setting("iamDatabaseAuthenticationEnabled", False)),
+    "rds-services-not-master": _master_login,
     "s3-backups-bucket": drop(BUCKETS, lambda _: "(stack)"),
     "s3-public-access-block": change(
         ACCESS_BLOCK, setting("blockPublicPolicy", False), reported=_first_of(*BUCKETS)
@@ -267,3 +285,17 @@ def test_the_committed_prod_file_lacks_only_the_operators_certificate(
 ) -> None:
     """Without the certificate README step 4 sets, the one finding is the plain-HTTP ALB."""
     assert set(_failing(committed_prod_inventory)) == {"alb-https"}
+
+
+def test_the_master_secret_handed_to_the_services_is_caught(prod_inventory: Inventory) -> None:
+    """The other half of rds-services-not-master: the right user, but the master's password."""
+    (rds,) = prod_inventory.of_type(RDS)
+    master_arn = rds.outputs["masterUserSecrets"][0]["secretArn"]
+    exports = tuple(
+        replace(e, value=master_arn) if e.name == "postgres_password_secret_arn" else e
+        for e in prod_inventory.exports
+    )
+    assert exports != prod_inventory.exports, "no postgres_password_secret_arn output"
+    faulty = replace(prod_inventory, exports=exports)
+    [verdict] = judge(faulty, [_policy("rds-services-not-master")])
+    assert [f.resource for f in verdict.findings] == ["output postgres_password_secret_arn"]

@@ -12,6 +12,7 @@ from stacks.secret_store import (
     GENERATED_LENGTH,
     RECOVERY_WINDOW_DAYS,
     SECRET_KEYS,
+    STACK_ONLY_KEYS,
     Secrets,
     SecretsArgs,
     key_policy,
@@ -19,6 +20,7 @@ from stacks.secret_store import (
 from tests.stacks.conftest import SECRETS, Mocks, of_type, secret_value
 
 SECRET = "aws:secretsmanager/secret:Secret"
+APP_PASSWORD = "postgres-app-password"
 VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
 PASSWORD = "random:index/randomPassword:RandomPassword"
 
@@ -50,11 +52,24 @@ def test_the_key_and_its_alias_are_the_stacks(mocks: Mocks) -> None:
     )
 
 
+def test_destroy_keeps_the_key_that_the_final_snapshot_needs(mocks: Mocks) -> None:
+    """The database keeps a final snapshot encrypted with the stack's key; a destroy that
+    deleted the key would leave that snapshot unreadable."""
+    (db,) = of_type(mocks, "aws:rds/instance:Instance")
+    (key,) = of_type(mocks, "aws:kms/key:Key")
+    assert db.inputs["skipFinalSnapshot"] is False
+    assert db.inputs["kmsKeyId"] == f"arn:aws:kms:us-east-1:123456789012:{key.id}"
+    assert key.options.get("retainOnDelete") is True, "pulumi destroy would delete the key"
+    # The alias goes with the stack, so a later `pulumi up` can create it again.
+    (alias,) = of_type(mocks, "aws:kms/alias:Alias")
+    assert not alias.options.get("retainOnDelete")
+
+
 def test_each_secret_has_a_per_stack_prefix_a_unique_suffix_and_a_recovery_window(
     mocks: Mocks,
 ) -> None:
     ours = {s.name.removeprefix("adpulse-"): s for s in of_type(mocks, SECRET)}
-    for key in SECRET_KEYS:
+    for key in (*SECRET_KEYS, *STACK_ONLY_KEYS):
         secret = ours[key]
         assert secret.inputs["namePrefix"] == f"adpulse-test/{key}-"
         assert "name" not in secret.inputs, "a fixed name collides with its pending deletion"
@@ -65,15 +80,27 @@ def test_each_secret_has_a_per_stack_prefix_a_unique_suffix_and_a_recovery_windo
 def test_overrides_are_stored_marked_secret_and_nothing_is_generated_for_them(
     mocks: Mocks,
 ) -> None:
-    """The session's config sets every override."""
+    """The session's config sets every override; the Postgres app password has none."""
+    overridden = set(SECRET_KEYS)
+    assert APP_PASSWORD not in overridden and APP_PASSWORD in STACK_ONLY_KEYS
     stored = {
         secret_value(v.inputs["secretString"])
         for v in of_type(mocks, VERSION)
-        if v.name.removesuffix("-version").removeprefix("adpulse-") in SECRET_KEYS
+        if v.name.removesuffix("-version").removeprefix("adpulse-") in overridden
     }
     assert stored == set(SECRETS.values())
     generated = {p.name for p in of_type(mocks, PASSWORD)}
-    assert not {f"adpulse-{key}-generated" for key in SECRET_KEYS} & generated
+    assert not {f"adpulse-{key}-generated" for key in overridden} & generated
+    assert f"adpulse-{APP_PASSWORD}-generated" in generated
+
+
+def test_the_postgres_app_password_is_generated_and_only_in_its_secret(mocks: Mocks) -> None:
+    """The adpulse_app role's password: generated, URL-safe, stored marked secret."""
+    (password,) = [p for p in of_type(mocks, PASSWORD) if APP_PASSWORD in p.name]
+    assert password.inputs == {"length": GENERATED_LENGTH[APP_PASSWORD], "special": False}
+    (version,) = [v for v in of_type(mocks, VERSION) if v.name == f"adpulse-{APP_PASSWORD}-version"]
+    assert secret_value(version.inputs["secretString"]) == password.outputs["result"]
+    assert str(password.outputs["result"]).isalnum()
 
 
 def _generated(inventory: Inventory) -> dict[str, str]:
@@ -89,7 +116,7 @@ def test_without_overrides_every_secret_is_generated_and_stays_secret(
 ) -> None:
     """Pulumi.dev.yaml sets no secret: the stack generates them all."""
     generated = _generated(dev_inventory)
-    assert set(generated) == set(SECRET_KEYS)
+    assert set(generated) == set(SECRET_KEYS) | set(STACK_ONLY_KEYS)
     for password in dev_inventory.of_type(PASSWORD):
         key = password.name.removeprefix("adpulse-").removesuffix("-generated")
         if key in GENERATED_LENGTH:

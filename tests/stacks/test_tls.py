@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -15,6 +16,7 @@ from stacks.cluster_shape import TOPOLOGY
 from stacks.mocks import Mocks, Recorded, unwrap
 from stacks.tls import CERT_HOURS, RENEW_HOURS, tls_bundle
 from tests.stacks.conftest import of_type, pulumi_test, secret_value
+from tests.stacks.test_userdata import CONFIG_FILE, clickhouse_user_data, files_of
 
 HOSTS = list(TOPOLOGY.hosts)
 
@@ -53,6 +55,28 @@ def test_each_node_has_a_ca_signed_server_certificate_for_its_names(mocks: Mocks
         assert "server_auth" in cert.inputs["allowedUses"]
         assert cert.inputs["validityPeriodHours"] == CERT_HOURS
         assert cert.inputs["earlyRenewalHours"] == RENEW_HOURS
+
+
+def test_every_name_the_nodes_use_for_each_other_is_in_that_nodes_certificate(
+    mocks: Mocks,
+) -> None:
+    """The configs name nodes by FQDN (remote_servers, Keeper, raft, interserver host): each
+    such name must be a SAN of the named node's certificate, or TLS host checks would fail."""
+    sans = {h: _one(mocks, f"adpulse-tls-{h}-csr").inputs["dnsNames"] for h in HOSTS}
+    nodes = clickhouse_user_data(of_type(mocks, "aws:ec2/instance:Instance"))
+    assert sorted(nodes) == HOSTS
+    for host, user_data in nodes.items():
+        root = ET.fromstring(files_of(user_data)[CONFIG_FILE])
+        named = [
+            e.text or ""
+            for e in root.iter()
+            if e.tag in ("host", "hostname", "interserver_http_host")
+        ]
+        # 1x3 with Keeper on every node: each node names all three (replicas, Keeper, raft).
+        assert set(named) == {f"{h}.adpulse.internal" for h in HOSTS}, host
+        for name in named:
+            assert "." in name, f"{host} names {name!r} without its domain"
+            assert name in sans[name.split(".")[0]], f"{name} is not in its certificate"
 
 
 def test_node_keys_live_in_their_own_kms_encrypted_secret(

@@ -1,0 +1,1 @@
+"""Cost: what an adpulse stack costs, priced offline from the Pulumi program."""
