@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from commands import api, config, cost, kafka, schema, seed, stack, up
+from commands import api, config, cost, deploy, kafka, schema, seed, stack, up
 
 app = typer.Typer(
     name="adpulse",
@@ -24,7 +24,7 @@ app = typer.Typer(
 )
 
 
-for group in (up, schema, config, seed, kafka, api, stack, cost):
+for group in (up, schema, config, seed, kafka, api, stack, cost, deploy):
     group.register(app)
 
 

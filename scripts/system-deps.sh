@@ -10,6 +10,13 @@ command -v redis-server >/dev/null || need+=(redis-server)
 command -v cloud-init >/dev/null || need+=(cloud-init)
 command -v shellcheck >/dev/null || need+=(shellcheck)
 command -v openssl >/dev/null || need+=(openssl)
+# The deploy tests' hosts (tests/support/hosts.py): a Debian root booted in systemd containers,
+# each in its own network namespace; and haproxy, which the deploy tests drive.
+PATH="$PATH:/usr/sbin:/sbin"
+command -v debootstrap >/dev/null || need+=(debootstrap)
+command -v systemd-nspawn >/dev/null || need+=(systemd-container)
+command -v ip >/dev/null || need+=(iproute2)
+command -v haproxy >/dev/null || need+=(haproxy)
 
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then

@@ -26,7 +26,10 @@ HEAVY = (
 )
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["cost", "report", "--help"], ["stack", "--help"]])
+@pytest.mark.parametrize(
+    "argv",
+    [["--help"], ["cost", "report", "--help"], ["stack", "--help"], ["deploy", "trust", "--help"]],
+)
 def test_help_imports_nothing_heavy(argv: list[str]) -> None:
     """`adpulse --help` must stay fast: the heavy libraries load only inside commands."""
     code = (

@@ -1,0 +1,1 @@
+"""`adpulse deploy`: the stack's inventory, releases and rolling installs onto its hosts."""
