@@ -25,7 +25,7 @@ from deploy.inventory import (
     StackInventory,
     host_order,
 )
-from deploy.node_userdata import NodeFacts, node_facts
+from deploy.node_userdata import NodeFacts, node_facts, unpack
 from deploy.stack_secrets import login_of, with_secrets
 from deploy.tagged import TaggedStack
 from stacks.cluster_shape import (
@@ -153,8 +153,8 @@ def _clickhouse(ec2: Any, nodes: list[Host]) -> tuple[list[Host], tuple[int, int
                 InstanceId=host.instance_id, Attribute="userData"
             )
         try:
-            text = base64.b64decode(answer.get("UserData", {}).get("Value", "")).decode()
-        except (binascii.Error, UnicodeDecodeError):
+            text = unpack(base64.b64decode(answer.get("UserData", {}).get("Value", "")))
+        except (binascii.Error, ValueError):
             text = ""
         fact = node_facts(text, where)
         if fact.host != host.name:

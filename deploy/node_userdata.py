@@ -40,6 +40,21 @@ class NodeFacts:
         return self.fqdn.removeprefix(f"{self.host}.")
 
 
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def unpack(data: bytes) -> str:
+    """User data as EC2 serves it (base64-decoded) to the document cloud-init reads: the stack
+    sends it gzipped (stacks/cloud_config.py `for_ec2`), cloud-init decompresses it, so do we.
+    Raises ValueError for a damaged stream or text that is not UTF-8."""
+    if data[:2] == GZIP_MAGIC:
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as exc:
+            raise ValueError(f"user data starts as gzip but does not decompress: {exc}") from None
+    return data.decode("utf-8")
+
+
 def node_facts(user_data: str, where: str) -> NodeFacts:
     """Read one node's user data; InventoryError naming `where` if the program did not write it."""
     fix = "it was not created by the stack's program (stacks/userdata.py); use --outputs instead"

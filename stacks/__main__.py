@@ -210,10 +210,11 @@ alarms = Alarms(
 )
 
 # Settings fields (ADPULSE_<NAME>): no passwords; hosts fetch those by the ARNs below.
+# Nodes by FQDN (`ch-1.<adpulse:internalDomain>`), as their certificates name them.
 pulumi.export("clickhouse_url", clickhouse.url)
 # `cluster` is the settings' name for the default 1 shard x 3 replicas (Keeper on all three);
 # another shape names the file to write `clickhouse_topology_toml` to. JSON: `clickhouse_topology`.
-pulumi.export("topology", settings_topology(cfg.clickhouse_topology))
+pulumi.export("topology", settings_topology(clickhouse.topology))
 pulumi.export("kafka_bootstrap", kafka.bootstrap_brokers)
 pulumi.export("kafka_security_protocol", SECURITY_PROTOCOL)
 pulumi.export("kafka_sasl_mechanism", SASL_MECHANISM)
@@ -227,8 +228,9 @@ pulumi.export("api_host", "0.0.0.0")  # noqa: S104
 pulumi.export("api_port", API_PORT)
 pulumi.export("dashboard_port", DASHBOARD_PORT)
 
-pulumi.export("clickhouse_topology", topology_json(cfg.clickhouse_topology))
-pulumi.export("clickhouse_topology_toml", topology_toml(cfg.clickhouse_topology))
+# With the nodes' domain: `addresses` (JSON) and `Topology.address` (TOML) give each FQDN.
+pulumi.export("clickhouse_topology", topology_json(clickhouse.topology))
+pulumi.export("clickhouse_topology_toml", topology_toml(clickhouse.topology))
 # Clients verify the nodes' certificates (9440, 8443) against this CA.
 pulumi.export("clickhouse_ca_pem", clickhouse.ca_cert_pem)
 pulumi.export("clickhouse_hosts", clickhouse.nodes)

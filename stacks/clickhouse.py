@@ -23,26 +23,24 @@ from pulumi import ResourceOptions
 
 from adpulse.clickhouse.config import ConfigOptions
 from adpulse.topology import Topology
+from stacks.agents import cw_agent_config
+from stacks.cloud_config import for_ec2
 from stacks.cluster_shape import (
     DEFAULT_VERSION,
     TOPOLOGY,
     TOPOLOGY_FILE,
     clickhouse_url,
     grid_topology,
+    in_domain,
     placement,
     settings_topology,
     topology_json,
     topology_toml,
 )
+from stacks.node_backup import BackupPlan
 from stacks.tls import ClusterTls, ClusterTlsArgs
 from stacks.userdata import DISK_FSTYPE as DISK_FSTYPE
-from stacks.userdata import (
-    SECRET_KEYS,
-    BackupPlan,
-    NodeBoot,
-    cw_agent_config,
-    node_user_data,
-)
+from stacks.userdata import SECRET_KEYS, NodeBoot, node_user_data
 
 DATA_DIR = ConfigOptions().data_dir
 # EC2 wants a device name; Nitro ignores it (the volume appears as NVMe, found by its serial).
@@ -108,7 +106,7 @@ def _render_user_data(host: str, args: ClickHouseArgs, v: dict[str, Any]) -> str
     backup = BackupPlan(bucket, v["region"], args.backup_retention_days) if bucket else None
     boot = NodeBoot(
         host=host,
-        domain=v["domain"],
+        domain=args.internal_domain,
         region=v["region"],
         volume_id=v["volume"],
         clickhouse_version=args.clickhouse_version,
@@ -133,7 +131,8 @@ class ClickHouseArgs:
     ami_name_filter: str  # plain: lookup arguments
     ami_owner: str
     vpc_id: pulumi.Input[str]
-    internal_domain: pulumi.Input[str]
+    # Plain: the nodes' names (`ch-1.<domain>`) go into exports, certificates and configs alike.
+    internal_domain: str
     kms_key_arn: pulumi.Input[str]
     topology: Topology = TOPOLOGY  # plain: decides how many nodes exist
     clickhouse_version: str = DEFAULT_VERSION
@@ -143,7 +142,7 @@ class ClickHouseArgs:
     volume_throughput: pulumi.Input[int] = 250
     protect_data: bool = True  # plain: a resource option, not a property
     # The backups bucket (stacks/backups.py `bucket_name`, whose writer policy the role needs);
-    # the first replica runs the timer (`userdata.backup_host`). None: no backups at all.
+    # the first replica runs the timer (`node_backup.backup_host`). None: no backups at all.
     backup_bucket: pulumi.Input[str] | None = None
     backup_retention_days: int = 14  # at most the bucket's own expiry
     offline: bool = False  # egress `endpoints`: packages come with the AMI (userdata.NodeBoot)
@@ -157,7 +156,9 @@ class ClickHouseCluster(pulumi.ComponentResource):
     ) -> None:
         super().__init__("adpulse:clickhouse:ClickHouseCluster", name, None, opts)
         child = ResourceOptions(parent=self)
-        topology = args.topology
+        # In the private zone's domain: every name a client or another node is given is the FQDN.
+        topology = in_domain(args.topology, args.internal_domain)
+        self.topology = topology
         zones = placement(topology, len(args.subnet_ids))
         missing = sorted(set(SECRET_KEYS.values()) - set(args.secret_arns))
         if missing:
@@ -207,7 +208,6 @@ class ClickHouseCluster(pulumi.ComponentResource):
             )
             user_data = pulumi.Output.all(
                 volume=volume.id,
-                domain=args.internal_domain,
                 region=region,
                 secrets=secrets,
                 tls=self.tls.secret_arns[host],
@@ -228,12 +228,16 @@ class ClickHouseCluster(pulumi.ComponentResource):
                 # type where it is an option still gets dedicated EBS bandwidth for merges.
                 ebs_optimized=True,
                 disable_api_termination=args.protect_data,
-                user_data=user_data,
+                # Gzipped (stacks/cloud_config.py): EC2's 16 KiB limit is on the compressed size.
+                user_data_base64=user_data.apply(for_ec2),
                 tags={"Name": host, "Role": "clickhouse"},
                 # The AMI lookup follows new images and a user-data change would stop the node:
-                # a replica is replaced or rebooted by choice, not by `pulumi up`.
+                # a replica is replaced or rebooted by choice, not by `pulumi up`. `user_data`
+                # too: nodes made when it carried the plain text keep running untouched.
                 opts=ResourceOptions(
-                    parent=self, ignore_changes=["ami", "user_data"], depends_on=[self._dhcp]
+                    parent=self,
+                    ignore_changes=["ami", "user_data", "user_data_base64"],
+                    depends_on=[self._dhcp],
                 ),
             )
             aws.ec2.VolumeAttachment(
@@ -244,7 +248,9 @@ class ClickHouseCluster(pulumi.ComponentResource):
                 stop_instance_before_detaching=True,
                 opts=child,
             )
-            record = aws.route53.Record(
+            # `host` in the zone: `topology.address(host)`, the name every config, certificate
+            # and output gives this node.
+            aws.route53.Record(
                 f"{name}-{host}-dns",
                 zone_id=zone.zone_id,
                 name=host,
@@ -256,13 +262,14 @@ class ClickHouseCluster(pulumi.ComponentResource):
             self.instances.append(instance)
             self.volumes.append(volume)
             self.user_data[host] = user_data
+            # Clients connect to `fqdn`; `name` is the topology's (macros, replica name). No EC2
+            # private DNS name: no certificate names it, so TLS to it would fail verification.
             self.nodes.append(
                 pulumi.Output.all(
                     name=host,
-                    fqdn=record.fqdn,
+                    fqdn=topology.address(host),
                     instance_id=instance.id,
                     private_ip=instance.private_ip,
-                    private_dns=instance.private_dns,
                     availability_zone=instance.availability_zone,
                 )
             )
@@ -271,11 +278,11 @@ class ClickHouseCluster(pulumi.ComponentResource):
         self.ca_cert_pem = self.tls.ca_cert_pem
         self.register_outputs({"nodes": self.nodes, "url": self.url, "ca_pem": self.ca_cert_pem})
 
-    def _private_names(
-        self, name: str, vpc_id: pulumi.Input[str], domain: pulumi.Input[str]
-    ) -> aws.route53.Zone:
-        """A private zone plus the VPC's DHCP search domain, so `ch-1` resolves on every host:
-        configs, topology and `clickhouse_url` then share one set of names."""
+    def _private_names(self, name: str, vpc_id: pulumi.Input[str], domain: str) -> aws.route53.Zone:
+        """A private zone, where `ch-1.<domain>` resolves to the node, plus the VPC's DHCP search
+        domain. Nothing the stack configures or exports relies on the search domain (configs,
+        `clickhouse_url` and `clickhouse_hosts` name nodes by FQDN); it only lets a person on a
+        host type `ch-2`."""
         child = ResourceOptions(parent=self)
         dhcp = aws.ec2.VpcDhcpOptions(
             f"{name}-dhcp",
@@ -283,7 +290,7 @@ class ClickHouseCluster(pulumi.ComponentResource):
             domain_name_servers=["AmazonProvidedDNS"],
             opts=child,
         )
-        # Nodes boot after it, so their first DHCP lease already carries the search domain.
+        # Nodes boot after it, so their first DHCP lease already carries the domain.
         self._dhcp = aws.ec2.VpcDhcpOptionsAssociation(
             f"{name}-dhcp-assoc", vpc_id=vpc_id, dhcp_options_id=dhcp.id, opts=child
         )

@@ -1,14 +1,20 @@
 """A private CA for ClickHouse and one server certificate per node (pulumi-tls).
 
-Clients (`clickhouses://`, port 9440, and HTTPS on 8443) verify a node by its topology name
-(`ch-1`) or FQDN, so each certificate names both. The CA's certificate is public and exported as
+Clients (`clickhouses://`, port 9440, and HTTPS on 8443) and the other nodes reach a node by its
+FQDN, `<host>.<adpulse:internalDomain>`: the name `clickhouse_url`, `clickhouse_hosts` and the
+configs give. Each certificate names that FQDN, the topology name (`ch-1`, for a person on a host
+with the search domain) and localhost. The CA's certificate is public and exported as
 `clickhouse_ca_pem` for clients to trust; the CA key lives only in the (encrypted) Pulumi state.
 Each node's private key and certificate go to a Secrets Manager secret of their own that the node
-reads at boot, so no key is ever in user data.
+reads, so no key is ever in user data.
 
 Rotation: a certificate is re-issued by the `pulumi up` that runs within `RENEW_HOURS` of its
-expiry; the node picks it up when `adpulse-secrets.service` runs again (every boot, or
-`systemctl restart adpulse-secrets clickhouse-server`).
+expiry, which writes it to the node's secret. Running nodes fetch their secret daily
+(`adpulse-secrets-refresh.timer`, at a random time within 4 hours of midnight UTC, as well as
+`adpulse-secrets.service` at every boot); when the key or certificate changed, the fetch replaces
+the files and runs `SYSTEM RELOAD CONFIG`, so new TLS connections get the new certificate within
+a day, and nothing restarts (templates/cloud-init/fetch-secrets.sh.j2). `systemctl start
+adpulse-secrets-refresh` on a node takes a new certificate at once.
 """
 
 from __future__ import annotations

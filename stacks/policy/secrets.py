@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import gzip
 import json
 import re
 from collections.abc import Iterator
 from typing import Any
 
+from stacks.cloud_config import file_contents, unpack
 from stacks.inventory import Inventory, Resource
 from stacks.mocks import is_secret_marked, unwrap
 from stacks.policy.base import Finding, customer_key, each, policy, require
@@ -92,17 +92,16 @@ _READABLE_INPUTS: dict[str, frozenset[str]] = dict.fromkeys(
 
 def _decoded(text: str) -> str:
     """The text, followed by what it decodes to if it is base64 (gzipped or not), as
-    `userDataBase64` and launch template user data are."""
+    `userDataBase64` and launch template user data are, and by every write_files entry of a
+    #cloud-config among them, decoded as cloud-init decodes it: what lands on the instance."""
+    readable = [text]
     try:
-        raw = base64.b64decode(text, validate=True)
-    except binascii.Error:
-        return text
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError):
-            return text
-    return f"{text}\n{raw.decode('utf-8', 'replace')}"
+        readable.append(unpack(base64.b64decode(text, validate=True)))
+    except (binascii.Error, ValueError):
+        pass  # not base64, or a damaged gzip stream: the text as it is is what there is
+    for document in list(readable):
+        readable += [data.decode("utf-8", "replace") for data in file_contents(document)]
+    return "\n".join(readable)
 
 
 def _plain_leaks(value: Any, inventory: Inventory, readable: bool = False) -> bool:

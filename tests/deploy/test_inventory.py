@@ -35,6 +35,7 @@ from deploy.inventory import (
 from deploy.node_userdata import node_facts
 from deploy.settings_env import joined, service_environment
 from deploy.stack_secrets import DEPLOY_SECRETS, with_secrets
+from stacks.cloud_config import for_ec2
 from stacks.cluster_shape import DEFAULT_VERSION, grid_topology
 from stacks.userdata import CA_FILE
 from tests.conftest import fake_aws_credentials
@@ -483,7 +484,7 @@ class MotoStack:
             self.subnets[cidr] = answer["Subnet"]["SubnetId"]
         return self.subnets[cidr]
 
-    def instance(self, ip: str, zone: str, tags: list[dict[str, str]], user_data: str) -> str:
+    def instance(self, ip: str, zone: str, tags: list[dict[str, str]], user_data: bytes) -> str:
         answer = self.ec2.run_instances(
             ImageId="ami-0abc1234def567890",
             InstanceType="t4g.medium",
@@ -511,17 +512,22 @@ class MotoStack:
         for role in ("app", "clickhouse"):
             for host in doc[f"{role}_hosts"]:
                 named = [*tags, {"Key": "Name", "Value": host["name"]}]
-                data = node_user_data(doc, host) if role == "clickhouse" else "#cloud-config\n"
+                # as the stack sends it: gzipped (stacks/cloud_config.py for_ec2)
+                data = (
+                    base64.b64decode(for_ec2(node_user_data(doc, host)))
+                    if role == "clickhouse"
+                    else b"#cloud-config\n"
+                )
                 zone, ip = host["availability_zone"], host["private_ip"]
                 iid = self.instance(ip, zone, [*named, {"Key": "Role", "Value": role}], data)
                 self.chosen[host["instance_id"]] = iid
         first = doc["app_hosts"][0]
         zone, base = first["availability_zone"], first["private_ip"].rsplit(".", 1)[0]
         app = [{"Key": "Role", "Value": "app"}, {"Key": "Name", "Value": first["name"]}]
-        replaced = self.instance(f"{base}.97", zone, [*stack_tags(self.stack), *app], "")
+        replaced = self.instance(f"{base}.97", zone, [*stack_tags(self.stack), *app], b"")
         self.ec2.terminate_instances(InstanceIds=[replaced])
-        self.instance(f"{base}.98", zone, [*stack_tags(OTHER), *app], "")
-        self.instance(f"{base}.99", zone, [*stack_tags(self.stack), app[1]], "")  # no Role
+        self.instance(f"{base}.98", zone, [*stack_tags(OTHER), *app], b"")
+        self.instance(f"{base}.99", zone, [*stack_tags(self.stack), app[1]], b"")  # no Role
 
     def kafka(self, stack: str) -> None:
         kafka = self.session.client("kafka")

@@ -24,7 +24,8 @@ from stacks.backups import BACKSTOP_DAYS, bucket_prefix, tls_only_policy, writer
 from stacks.cluster_shape import grid_topology
 from stacks.config import StackConfig, StackConfigError, load_stack_config
 from stacks.mocks import Mocks, Recorded
-from stacks.userdata import BACKUP, BackupPlan, node_user_data
+from stacks.node_backup import BACKUP, BackupPlan
+from stacks.userdata import node_user_data
 from tests.stacks.conftest import (
     CONFIG,
     SECRETS,

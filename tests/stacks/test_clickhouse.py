@@ -20,8 +20,10 @@ from stacks.cluster_shape import (
     TOPOLOGY_FILE,
     clickhouse_url,
     grid_topology,
+    in_domain,
     placement,
     settings_topology,
+    topology_json,
     topology_toml,
 )
 from stacks.config import StackConfig, StackConfigError, load_stack_config
@@ -79,13 +81,15 @@ def test_2x2_exports_describe_the_four_nodes(
         ["ch-1", "ch-2"],
         ["ch-3", "ch-4"],
     ]
-    # The settings take a TOML path for any shape but `cluster`: the export is that file.
+    # The settings take a TOML path for any shape but `cluster`: the export is that file, in
+    # the nodes' domain, so `adpulse config render` from it names nodes as they name each other.
     assert exports["topology"] == TOPOLOGY_FILE
     path = tmp_path / "topology.toml"
     path.write_text(exports["clickhouse_topology_toml"])
-    assert load_topology(str(path)) == expected
+    assert load_topology(str(path)) == in_domain(expected, "adpulse.internal")
     target = parse_clickhouse_url(exports["clickhouse_url"])
-    assert [h for h, _ in target.hosts] == list(expected.hosts)  # type: ignore[union-attr]
+    fqdns = [f"{h}.adpulse.internal" for h in expected.hosts]
+    assert [h for h, _ in target.hosts] == fqdns  # type: ignore[union-attr]
 
 
 @pulumi_test
@@ -198,22 +202,36 @@ def test_nodes_get_private_names_ch_1_to_3(program: ModuleType) -> Output[None]:
     def check(nodes: list[dict[str, str]]) -> None:
         assert [n["name"] for n in nodes] == list(TOPOLOGY.hosts)
         for node in nodes:
-            assert node["private_ip"] and node["private_dns"]
-            assert node["fqdn"].startswith(f"{node['name']}.")
+            assert node["private_ip"] and node["instance_id"]
+            assert node["fqdn"] == f"{node['name']}.adpulse.internal"
 
     return Output.all(*program.clickhouse.nodes).apply(check)
 
 
-def test_url_names_the_topology_hosts_over_tls_without_a_password() -> None:
-    target = parse_clickhouse_url(clickhouse_url(TOPOLOGY))
+def test_url_names_the_nodes_by_fqdn_over_tls_without_a_password() -> None:
+    target = parse_clickhouse_url(clickhouse_url(in_domain(TOPOLOGY, "db.example.org")))
     assert target.secure and target.password == ""  # type: ignore[union-attr]
-    assert target.hosts == tuple((h, 9440) for h in TOPOLOGY.hosts)  # type: ignore[union-attr]
+    assert target.hosts == tuple(  # type: ignore[union-attr]
+        (f"{h}.db.example.org", 9440) for h in TOPOLOGY.hosts
+    )
+
+
+def test_the_topology_exports_carry_the_domain_and_each_address(tmp_path: Path) -> None:
+    topology = in_domain(grid_topology(2, 2), "db.example.org")
+    parsed = json.loads(topology_json(topology))
+    assert parsed["domain"] == "db.example.org"
+    assert parsed["addresses"] == {h: f"{h}.db.example.org" for h in topology.hosts}
+    path = tmp_path / "t.toml"
+    path.write_text(topology_toml(topology))
+    assert load_topology(str(path)) == topology
 
 
 def test_the_default_shape_is_the_settings_cluster() -> None:
-    """1 shard x 3 replicas with Keeper on every node: what ADPULSE_TOPOLOGY=cluster means."""
+    """1 shard x 3 replicas with Keeper on every node: what ADPULSE_TOPOLOGY=cluster means,
+    whatever the domain (the services take only the shape from it)."""
     assert load_topology("cluster") == TOPOLOGY == grid_topology(1, 3)
     assert settings_topology(TOPOLOGY) == "cluster"
+    assert settings_topology(in_domain(TOPOLOGY, "adpulse.internal")) == "cluster"
     assert settings_topology(grid_topology(2, 2)) == TOPOLOGY_FILE
 
 

@@ -75,7 +75,8 @@ def test_clickhouse_url_holds_no_password(outputs: dict[str, Any]) -> Output[Non
         target = parse_clickhouse_url(url)
         assert target.password == "", "the password belongs in Secrets Manager"  # type: ignore[union-attr]
         assert target.secure and target.user == "ingest"  # type: ignore[union-attr]
-        assert [h for h, _ in target.hosts] == list(TOPOLOGY.hosts)  # type: ignore[union-attr]
+        fqdns = [f"{h}.adpulse.internal" for h in TOPOLOGY.hosts]
+        assert [h for h, _ in target.hosts] == fqdns  # type: ignore[union-attr]
 
     return Output.from_input(outputs["clickhouse_url"]).apply(check)
 
@@ -130,10 +131,12 @@ def test_hosts_and_topology_outputs_describe_the_cluster(outputs: dict[str, Any]
     def check(values: list[Any]) -> None:
         hosts, topology = values
         assert [h["name"] for h in hosts] == ["ch-1", "ch-2", "ch-3"]
-        assert all(h["private_ip"] and h["private_dns"] for h in hosts)
+        assert [h["fqdn"] for h in hosts] == [f"{h['name']}.adpulse.internal" for h in hosts]
+        assert all(h["private_ip"] and h["instance_id"] for h in hosts)
         parsed = json.loads(topology)
         assert parsed["shards"] == [["ch-1", "ch-2", "ch-3"]]
         assert parsed["keeper"] == ["ch-1", "ch-2", "ch-3"]
+        assert parsed["addresses"] == {h["name"]: h["fqdn"] for h in hosts}
 
     return Output.all(outputs["clickhouse_hosts"], outputs["clickhouse_topology"]).apply(check)
 

@@ -7,13 +7,16 @@ resource dropped), so each test says exactly what the policy guards against.
 
 from __future__ import annotations
 
+import base64
 import copy
+import gzip
 import re
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 import pytest
+import yaml
 
 from stacks.inventory import Export, Inventory, Resource
 from stacks.mocks import SECRET_SIG, unwrap
@@ -112,16 +115,37 @@ def _leak_output(inventory: Inventory) -> tuple[Inventory, str]:
     return replace(inventory, exports=exports), "output clickhouse_url"
 
 
-def _leak_user_data(inventory: Inventory) -> tuple[Inventory, str]:
-    """A password written into a node's user data. Built with `Output.all` over the password,
-    the user data arrives marked secret, as Pulumi marks it, yet the instance serves it in clear."""
-    secret = _password(inventory)
+def _gzipped(text: str) -> str:
+    """User data as the ClickHouse nodes give it to EC2: gzipped, then base64."""
+    return base64.b64encode(gzip.compress(text.encode())).decode()
+
+
+def _document(inputs: dict[str, Any]) -> str:
+    """The #cloud-config a node's cloud-init reads from its `userDataBase64`."""
+    return gzip.decompress(base64.b64decode(unwrap(inputs["userDataBase64"]))).decode()
+
+
+def _node_user_data(edit_document: Callable[[str], str]) -> Edit:
+    """An edit of a ClickHouse node's decompressed user data, gzipped again. Built with
+    `Output.all` over a password, the user data arrives marked secret, as Pulumi marks it, yet
+    the instance serves it in clear."""
 
     def edit(inputs: dict[str, Any]) -> None:
-        text = f"{unwrap(inputs.get('userData', ''))}\nexport PW={secret}\n"
-        inputs["userData"] = {SECRET_SIG[0]: SECRET_SIG[1], "value": text}
+        text = edit_document(_document(inputs))
+        inputs["userDataBase64"] = {SECRET_SIG[0]: SECRET_SIG[1], "value": _gzipped(text)}
 
-    return change(INSTANCE, edit)(inventory)
+    return edit
+
+
+def _is_node(resource: Resource) -> bool:
+    return "userDataBase64" in resource.inputs
+
+
+def _leak_user_data(inventory: Inventory) -> tuple[Inventory, str]:
+    """A password written into a node's user data, which reaches EC2 gzipped."""
+    secret = _password(inventory)
+    edit = _node_user_data(lambda text: f"{text}\nexport PW={secret}\n")
+    return change(INSTANCE, edit, _is_node)(inventory)
 
 
 def _master_login(inventory: Inventory) -> tuple[Inventory, str]:
@@ -274,6 +298,28 @@ def test_a_secret_only_in_a_plain_output_is_found_by_value() -> None:
     assert [f.resource for f in verdict.findings] == ["output endpoints"]
     [verdict] = judge(replace(base, exports=(masked,)), [_policy("outputs-no-plain-secret")])
     assert verdict.findings == ()
+
+
+def test_a_secret_in_an_encoded_file_of_gzipped_user_data_is_found(
+    prod_inventory: Inventory,
+) -> None:
+    """Gzip twice over: a write_files entry (`gz+b64`, which cloud-init decodes as it writes the
+    file) inside the user data EC2 gets gzipped. The policy decodes both, as the node does."""
+    secret = _password(prod_inventory)
+    packed = base64.b64encode(gzip.compress(f"PW={secret}\n".encode())).decode()
+
+    def add_file(text: str) -> str:
+        config = yaml.safe_load(text)
+        entry = {"path": "/etc/leak.env", "encoding": "gz+b64", "content": packed}
+        config["write_files"].append(entry)
+        return "#cloud-config\n" + str(yaml.safe_dump(config))
+
+    faulty, culprit = change(INSTANCE, _node_user_data(add_file), _is_node)(prod_inventory)
+    assert secret not in _document(next(r.inputs for r in faulty.resources if r.name == culprit))
+    [verdict] = judge(faulty, [_policy("inputs-no-plain-secret")])
+    assert [(f.resource, f.problem) for f in verdict.findings] == [
+        (culprit, "userDataBase64 holds a secret value in plain text")
+    ]
 
 
 def _policy(policy_id: str) -> Policy:

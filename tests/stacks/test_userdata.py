@@ -11,6 +11,7 @@ import gzip
 import hashlib
 import json
 import os
+import random
 import shutil
 import stat
 import subprocess
@@ -25,25 +26,25 @@ import yaml
 
 from adpulse.clickhouse.config import SECRET_ENV, ConfigOptions, render_node_configs
 from adpulse.topology import Topology, three_replicas
-from stacks.cluster_shape import grid_topology
-from stacks.inventory import Inventory
-from stacks.mocks import Mocks
-from stacks.userdata import (
-    BACKUP,
+from stacks.agents import (
     CW_AGENT_KEY_FINGERPRINT,
     CW_AGENT_VERSION,
+    SSM_AGENT_KEY_FILE,
+    SSM_AGENT_KEY_FINGERPRINT,
+    SSM_AGENT_VERSION,
+    dearmor,
+)
+from stacks.cloud_config import USER_DATA_LIMIT, ec2_size, for_ec2
+from stacks.cluster_shape import grid_topology, in_domain
+from stacks.inventory import Inventory
+from stacks.mocks import Mocks
+from stacks.node_backup import BACKUP, BackupPlan
+from stacks.userdata import (
     ENV_FILE,
     FETCH_SECRETS,
     SECRET_KEYS,
     SETUP,
-    SSM_AGENT_KEY_FILE,
-    SSM_AGENT_KEY_FINGERPRINT,
-    SSM_AGENT_VERSION,
-    USER_DATA_LIMIT,
-    BackupPlan,
     NodeBoot,
-    dearmor,
-    in_domain,
     node_user_data,
 )
 from tests.stacks.conftest import SECRETS, of_type
@@ -87,13 +88,20 @@ def macros(user_data: str) -> dict[str, str]:
     return {child.tag: child.text or "" for child in root.find("macros") or []}
 
 
-def clickhouse_user_data(resources: list[Any]) -> dict[str, str]:
-    """Host -> user data of each ClickHouse instance (Mocks records or inventory resources)."""
+def ec2_user_data(resources: list[Any]) -> dict[str, bytes]:
+    """Host -> the user data EC2 receives for each ClickHouse instance: its `userDataBase64`,
+    decoded (Mocks records or inventory resources)."""
     return {
-        r.inputs["tags"]["Name"]: r.inputs["userData"]
+        r.inputs["tags"]["Name"]: base64.b64decode(r.inputs["userDataBase64"], validate=True)
         for r in resources
         if r.inputs.get("tags", {}).get("Role") == "clickhouse"
     }
+
+
+def clickhouse_user_data(resources: list[Any]) -> dict[str, str]:
+    """Host -> the #cloud-config each ClickHouse instance's cloud-init reads: what EC2 receives,
+    gunzipped (Mocks records or inventory resources)."""
+    return {host: gzip.decompress(data).decode() for host, data in ec2_user_data(resources).items()}
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +144,7 @@ def test_every_node_passes_cloud_init_schema(
             [cloud_init, "schema", "--config-file", str(path)], capture_output=True, text=True
         )
         assert done.returncode == 0, f"{host}: {done.stdout}{done.stderr}"
-        assert len(user_data.encode()) <= USER_DATA_LIMIT
+        assert ec2_size(for_ec2(user_data)) <= USER_DATA_LIMIT
 
 
 def test_every_script_passes_shellcheck(every_node: list[tuple[Topology, str, str]]) -> None:
@@ -321,17 +329,56 @@ def test_the_volume_is_found_by_its_serial_and_formatted_only_when_blank() -> No
     assert '2) mkfs."$FSTYPE" -L chdata "$dev" ;;' in setup, "mkfs only on blkid's no-signature"
 
 
-def test_ten_shards_still_fit_in_ec2_user_data() -> None:
-    """The config grows with the cluster; gzip keeps the largest allowed shape under 16 KiB."""
+def _realistic_ca() -> str:
+    """A CA certificate's size and randomness (base64 of DER does not compress much)."""
+    der = base64.b64encode(random.Random(12).randbytes(420)).decode()
+    lines = [der[i : i + 64] for i in range(0, len(der), 64)]
+    return "-----BEGIN CERTIFICATE-----\n" + "\n".join(lines) + "\n-----END CERTIFICATE-----\n"
+
+
+def test_the_largest_shape_fits_ec2_because_the_limit_is_on_the_gzipped_size() -> None:
+    """10 shards x 3 replicas, on the node with the most files (backups, Keeper): its document is
+    larger than EC2's 16 KiB, what EC2 receives (gzipped) is well within it."""
     big = grid_topology(10, 3)
     plan = BackupPlan(bucket="adpulse-prod-backups-20240101abcdef", region="us-east-1")
-    text = node_user_data(make_boot("ch-1", plan, ca="C" * 800), big)
-    assert len(text.encode()) <= USER_DATA_LIMIT
+    text = node_user_data(make_boot("ch-1", plan, ca=_realistic_ca()), big)
+    assert len(text.encode()) > USER_DATA_LIMIT
+    assert ec2_size(for_ec2(text)) <= USER_DATA_LIMIT * 3 // 4, "room for larger templates"
 
 
 def test_oversized_user_data_is_refused_with_the_reason() -> None:
-    with pytest.raises(ValueError, match="EC2 allows 16384"):
+    """Random hex hardly compresses: 24,000 characters of it overflow even gzipped."""
+    with pytest.raises(ValueError, match=r"is \d+ bytes gzipped \(\d+ before\); EC2 allows 16384"):
         node_user_data(make_boot(ca=os.urandom(12_000).hex()), three_replicas())
+
+
+def test_ec2_gets_each_nodes_user_data_gzipped_and_cloud_init_reads_it_back(
+    mocks: Mocks, two_by_two_inventory: Inventory, tmp_path: Path
+) -> None:
+    """`userDataBase64` only (plain `userData` would count uncompressed against the limit): a gzip
+    stream within EC2's 16 KiB that cloud-init's own reader (`cloud-init query`, as on the node)
+    turns back into the #cloud-config the other tests validate."""
+    instances = of_type(mocks, "aws:ec2/instance:Instance")
+    nodes = [r for r in instances if r.inputs["tags"].get("Role") == "clickhouse"]
+    assert nodes and not any("userData" in r.inputs for r in nodes)
+    grid = two_by_two_inventory.of_type("aws:ec2/instance:Instance")
+    received = {**ec2_user_data(nodes), **{f"2x2 {h}": d for h, d in ec2_user_data(grid).items()}}
+    assert len(received) == 7
+    (tmp_path / "instance-data.json").write_text("{}")
+    (tmp_path / "vendor-data").write_text("")
+    for host, data in received.items():
+        assert data[:2] == b"\x1f\x8b", f"{host}: not gzip"
+        assert len(data) <= USER_DATA_LIMIT, f"{host}: {len(data)} bytes"
+        (tmp_path / "user-data").write_bytes(data)
+        done = subprocess.run(
+            [_tool("cloud-init"), "query", "-i", str(tmp_path / "instance-data.json"),
+             "-u", str(tmp_path / "user-data"), "-v", str(tmp_path / "vendor-data"), "userdata"],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert done.stdout == gzip.decompress(data).decode() + "\n", host
+        header = f"#cloud-config\n# adpulse ClickHouse node {host.split()[-1]} of "
+        assert done.stdout.startswith(header), host
 
 
 def test_a_host_outside_the_topology_is_refused() -> None:
