@@ -1,4 +1,4 @@
-"""`adpulse deploy trust | inventory`: the stack's hosts as the deploy reaches them.
+"""`adpulse deploy trust | unlock | inventory`: the stack's hosts as the deploy reaches them.
 
 Parsing only; the work is in `deploy/`. The rolling deploy itself (`adpulse deploy`, `status`,
 `rollback`) builds on these: its inventory and its strict host keys.
@@ -79,6 +79,52 @@ def deploy_trust(
         path = known_hosts_path(stack, state_dir)
         recorded = trust(chosen, path)
     typer.echo(f"recorded {len(recorded)} key(s) of {len(chosen)} host(s) in {path}")
+
+
+@deploy_app.command("unlock")
+def deploy_unlock(
+    stack: StackOption = "prod",
+    outputs: OutputsOption = None,
+    discover: DiscoverOption = None,
+    ssh_user: Annotated[str, typer.Option(help="The login user.")] = "admin",
+    ssh_key: Annotated[
+        Path | None, typer.Option(help="The private key [default: your ssh-agent's keys].")
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Clear without asking.")] = False,
+    state_dir: StateOption = Path(".adpulse"),
+) -> None:
+    """Show who holds the stack's deploy lock, and clear it after asking.
+
+    Clear it only when the deploy that took it is no longer running (killed, lost its
+    connection): such a lock blocks every later deploy. Only the lock shown is cleared; the
+    clearing goes into the audit log of the host that keeps the lock (the first app host)."""
+    from commands.support import domain_errors
+    from deploy.audit import clear, default_owner
+    from deploy.lock import Holder, lock_target
+    from deploy.sources import Source, load
+    from deploy.ssh import connect, known_hosts_path
+
+    def ask(held: Holder) -> bool:
+        typer.echo(f"stack {stack} is locked on {target.name} by {held.describe()}")
+        if yes:
+            return True
+        fresh = held.info is not None and not held.stale
+        return typer.confirm(
+            "Clear it? Only if that deploy is no longer running" if fresh else "Clear it?"
+        )
+
+    with domain_errors():
+        inv = load(stack, Source(outputs, discover))
+        target = lock_target(inv, ssh_user)
+        with connect(target, stack, known_hosts_path(stack, state_dir), ssh_key) as conn:
+            held, cleared = clear(conn, stack, default_owner(), ask, inv.secrets.values())
+    if held is None:
+        typer.echo(f"stack {stack} is not locked (its lock is kept on {target.name})")
+    elif not cleared:
+        typer.echo("lock kept")
+        raise typer.Exit(code=1)
+    else:
+        typer.echo(f"cleared the deploy lock of stack {stack}")
 
 
 @deploy_app.command("inventory")

@@ -13,6 +13,7 @@ import base64
 import hashlib
 import shlex
 import socket
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -105,17 +106,19 @@ class Connection:
             chan.sendall(stdin)
         chan.shutdown_write()
         out, err = bytearray(), bytearray()
-        while True:
+        # The exit status can arrive before the last output: read until the channel's EOF *and*
+        # the status are both in, then take whatever is still buffered.
+        while not (chan.eof_received and chan.exit_status_ready()):
             if chan.recv_ready():
                 out += chan.recv(65536)
             elif chan.recv_stderr_ready():
                 err += chan.recv_stderr(65536)
-            elif (
-                chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready()
-            ):
-                break
             else:
-                chan.status_event.wait(0.05)
+                time.sleep(0.005)
+        while chan.recv_ready():
+            out += chan.recv(65536)
+        while chan.recv_stderr_ready():
+            err += chan.recv_stderr(65536)
         code = chan.recv_exit_status()
         chan.close()
         result = Result(code, out.decode(errors="replace"), err.decode(errors="replace"))

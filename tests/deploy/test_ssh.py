@@ -153,3 +153,17 @@ def test_through_a_jump_host(test_hosts: list[Host], tmp_path: Path) -> None:
         # the inner host saw the connection come from the bastion's address
         who = conn.run("echo $SSH_CLIENT").stdout.split()[0]
     assert who == bastion.ip
+
+
+def test_every_byte_of_output_arrives_however_fast_the_command_exits(
+    test_hosts: list[Host], tmp_path: Path
+) -> None:
+    """The exit status may come before the last output; run() must wait for both."""
+    host = test_hosts[1]
+    body = "x" * 299 + "\n"
+    with connect(target(host), "prod", known(tmp_path, host), host.ssh_key_path) as conn:
+        conn.put("/tmp/adpulse-300-bytes", body.encode())
+        outputs = [conn.run("cat /tmp/adpulse-300-bytes").stdout for _ in range(300)]
+        errors = [conn.run("cat /tmp/adpulse-300-bytes >&2").stderr for _ in range(100)]
+    assert outputs == [body] * 300
+    assert errors == [body] * 100

@@ -404,7 +404,9 @@ _HOST_ONLY = {"User", "Group", "WorkingDirectory", "EnvironmentFile", "ExecStart
 def _sandbox(unit_text: str, state_dir: Path, readable: list[Path]) -> list[str]:
     """The unit's [Service] settings for `systemd-run`, moved to this machine: the state dir
     is `state_dir`; paths the probe runs from that lie under a home directory are bound in
-    read-only on a tmpfs home (ProtectHome=tmpfs), since ProtectHome=yes would hide them."""
+    read-only on a tmpfs home (ProtectHome=tmpfs), since ProtectHome=yes would hide them, and
+    paths under /tmp or /var/tmp (a checkout there, as CI may make) are bound in over the
+    unit's private /tmp (PrivateTmp=yes would hide them; systemd mounts /tmp first)."""
     properties = []
     for key, values in _directives(unit_text, section="Service").items():
         if key in _HOST_ONLY:
@@ -419,6 +421,8 @@ def _sandbox(unit_text: str, state_dir: Path, readable: list[Path]) -> list[str]
         assert "ProtectHome=yes" in properties
         properties[properties.index("ProtectHome=yes")] = "ProtectHome=tmpfs"
         properties += [f"BindReadOnlyPaths={p}" for p in binds]
+    temporary = sorted({str(p) for p in readable if str(p).startswith(("/tmp/", "/var/tmp/"))})
+    properties += [f"BindReadOnlyPaths={p}" for p in temporary]
     return properties
 
 
