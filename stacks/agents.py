@@ -31,6 +31,9 @@ SSM_AGENT_KEY_FILE = "/usr/local/share/adpulse/amazon-ssm-agent.gpg"
 # fingerprint (key 3B789C72, since 2017); the setup downloads the key and uses only that one.
 CW_AGENT_VERSION = "1.300073.2b1889"
 CW_AGENT_KEY_FINGERPRINT = "937616F3450B7D806CBD9725D58167303B789C72"
+# ClickHouse's apt repository signing key, by full fingerprint: the key ClickHouse's own server
+# image pins (`--recv-keys 3a9ea1193a97b548be1457d48919f6bd2b48d754`, docker/server/Dockerfile).
+CLICKHOUSE_REPO_KEY_FINGERPRINT = "3A9EA1193A97B548BE1457D48919F6BD2B48D754"
 CW_AGENT_FILE = "/opt/aws/amazon-cloudwatch-agent/etc/adpulse.json"
 
 
@@ -42,6 +45,7 @@ def setup_pins() -> dict[str, str]:
         "ssm_key": SSM_AGENT_KEY_FILE,
         "cw_version": CW_AGENT_VERSION,
         "cw_fpr": CW_AGENT_KEY_FINGERPRINT,
+        "ch_fpr": CLICKHOUSE_REPO_KEY_FINGERPRINT,
     }
 
 

@@ -27,6 +27,7 @@ import yaml
 from adpulse.clickhouse.config import SECRET_ENV, ConfigOptions, render_node_configs
 from adpulse.topology import Topology, three_replicas
 from stacks.agents import (
+    CLICKHOUSE_REPO_KEY_FINGERPRINT,
     CW_AGENT_KEY_FINGERPRINT,
     CW_AGENT_VERSION,
     SSM_AGENT_KEY_FILE,
@@ -679,7 +680,9 @@ def agent_mirror(signer: Signer) -> dict[str, bytes]:
         CW_DEB: cw,
         f"{CW_DEB}.sig": signer.sign(signer.aws, cw),
         CW_KEY: signer.public(signer.aws),
-        CLICKHOUSE_KEY: signer.public(signer.mallory),  # any armored key: it is only dearmored
+        # ClickHouse's repository key: the test's stand-in for it is the `aws` key, pinned in
+        # its place by _run_setup (the real one is ClickHouse's, which signs nothing here)
+        CLICKHOUSE_KEY: signer.public(signer.aws),
     }
 
 
@@ -742,6 +745,7 @@ def _run_setup(
             (f"SSM_FPR={SSM_AGENT_KEY_FINGERPRINT}", f"SSM_FPR={signer.aws}"),
             (f"CW_FPR={CW_AGENT_KEY_FINGERPRINT}", f"CW_FPR={signer.aws}"),
             (f"SSM_KEY={SSM_AGENT_KEY_FILE}", f"SSM_KEY={ssm_key}"),
+            (f"CH_FPR={CLICKHOUSE_REPO_KEY_FINGERPRINT}", f"CH_FPR={signer.aws}"),
         ):
             assert pinned in script
             script = script.replace(pinned, mine)
@@ -798,6 +802,26 @@ def test_online_setup_installs_the_pinned_build_from_the_repository(
 
 
 # --- the agents: pinned versions, installed only with AWS's signature ----------------------
+
+
+def test_a_substituted_clickhouse_repository_key_stops_the_install(
+    tmp_path: Path, signer: Signer
+) -> None:
+    """apt gets only the key of the pinned fingerprint: a different key at the URL leaves its
+    keyring empty, and the setup stops before apt-get ever reads the repository."""
+    served = agent_mirror(signer)
+    served[CLICKHOUSE_KEY] = signer.public(signer.mallory)
+    code, calls, out = _run_setup(tmp_path, make_boot(), {}, signer, served)
+    assert code == 1
+    assert f"the ClickHouse repository key is not {signer.aws}; not installing" in out
+    assert "apt-get update" not in calls and "clickhouse-server.service" not in calls
+
+
+def test_the_clickhouse_repository_key_is_pinned_by_full_fingerprint() -> None:
+    setup = files_of(node_user_data(make_boot(), three_replicas()))[SETUP]
+    assert f"readonly CH_FPR={CLICKHOUSE_REPO_KEY_FINGERPRINT}\n" in setup
+    assert len(CLICKHOUSE_REPO_KEY_FINGERPRINT) == 40
+    assert "gpg --dearmor" not in setup, "a dearmor trusts whatever the URL serves"
 
 
 def test_agents_come_from_pinned_versions_never_latest() -> None:
