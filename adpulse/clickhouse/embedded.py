@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from adpulse.clickhouse.client import Int64Matrix
 from adpulse.clickhouse.identifiers import validate_identifier
 from adpulse.clickhouse.url import EmbeddedTarget
+from adpulse.errors import AdpulseError
 
 _ERROR_CODE = re.compile(r"Code: (\d+)")
 # chDB runs the queries of different sessions on one path in parallel (and releases the GIL),
@@ -40,6 +41,24 @@ ENGINE_DEFAULTS = {
     "primary_index_cache_size": str(256 * 2**20),
     "index_mark_cache_size": str(64 * 2**20),
 }
+
+
+class ChdbMissingError(AdpulseError):
+    """A `chdb://` URL was given where chDB is not installed (hosts run without it)."""
+
+
+def _chdb_session() -> Any:
+    """chDB's `session` module; chDB is the `local` extra, so a release's hosts lack it."""
+    try:
+        from chdb import session
+    except ModuleNotFoundError as exc:
+        if exc.name != "chdb":
+            raise  # chDB is there but broken: its own error says more than ours would
+        raise ChdbMissingError(
+            "the embedded ClickHouse (chDB) is not installed: install the `local` extra "
+            "(`pip install 'adpulse[local]'`), or point ADPULSE_CLICKHOUSE_URL at a server"
+        ) from None
+    return session
 
 
 class _SessionPool:
@@ -70,9 +89,7 @@ class _SessionPool:
             pass
         with self._lock:
             if len(self._opened) < self.size:
-                from chdb import session
-
-                opened = session.Session(self.connection)  # type: ignore[no-untyped-call]
+                opened = _chdb_session().Session(self.connection)
                 self._opened.append(opened)
                 return opened
         return self._idle.get()
@@ -115,6 +132,7 @@ class EmbeddedClient:
     def __init__(self, target: EmbeddedTarget) -> None:
         self.path = str(Path(target.path).resolve())
         self.database = target.database
+        _chdb_session()  # before the pool: a missing chDB leaves no pool or data folder behind
         self._pool = _open_pool(self.path, dict(target.engine))
         self._insert_plans: dict[str, str] = {}
         self._closed = False

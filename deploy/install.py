@@ -1,0 +1,106 @@
+"""Install a release a host has received: `/opt/adpulse/releases/<version>/` with its own
+virtualenv, from the release's own wheels (no package index, no internet).
+
+A release is installed once: its `manifest.json` is written last, so a release directory whose
+manifest has the release's checksum is complete, and installing it again does nothing. Never
+touches `current`: switching to the release is the deploy's next step, and installing beside the
+running release is what makes that switch (and a rollback) instant.
+"""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
+
+from deploy import layout
+from deploy.release import MANIFEST, REQUIREMENTS, SUMS, WHEELS, Release
+
+if TYPE_CHECKING:
+    from deploy.ssh import Connection
+
+INCOMING = layout.RELEASES / ".incoming"  # not a release name: pruning never sees it
+ALREADY = "already installed"
+INSTALL_TIMEOUT_S = 900.0
+
+
+def incoming_path(release: Release) -> PurePosixPath:
+    return INCOMING / release.archive.name
+
+
+def installed_command(version: str, manifest_sha256: str) -> str:
+    """Exits 0 printing `<version>: already installed` when the host has this very build."""
+    manifest = shlex.quote(str(layout.release_dir(version) / MANIFEST))
+    return (
+        f'[ "$(sha256sum 2>/dev/null < {manifest} | cut -c1-64)" = {_hex(manifest_sha256)} ] '
+        f"&& echo {shlex.quote(f'{version}: {ALREADY}')}"
+    )
+
+
+def install_script(
+    version: str, manifest_sha256: str, sums_sha256: str, project: str, archive: PurePosixPath
+) -> str:
+    """The shell script that installs the release from `archive` (already on the host).
+
+    Checks the archive is the build meant (its manifest's checksum) and every file against
+    SHA256SUMS (whose checksum the caller gives), makes `venv/` with Debian's python3 and
+    installs `project` and the locked requirements from `wheels/` only. A directory left by an
+    install that stopped half-way is replaced; another complete build under the same name is
+    refused, as is a directory that `current` points at. Removes the archive when done.
+    """
+    target = layout.release_dir(version)
+    d, a = shlex.quote(str(target)), shlex.quote(str(archive))
+    current = shlex.quote(str(layout.CURRENT))
+    pip = (
+        "venv/bin/pip install --quiet --no-index --no-cache-dir --disable-pip-version-check "
+        f"--find-links {WHEELS} -r {REQUIREMENTS} {shlex.quote(project)}"
+    )
+    fail = "{ echo " + shlex.quote(f"{version}: ") + '"$1" >&2; exit 3; }'
+    return "\n".join(
+        [
+            "set -eu",
+            "umask 022",
+            f"die() {fail}",
+            f"if {installed_command(version, manifest_sha256)}; then rm -f {a}; exit 0; fi",
+            f'[ "$(tar -xzOf {a} {MANIFEST} | sha256sum | cut -c1-64)" = {_hex(manifest_sha256)} ]'
+            f' || die "{archive} is not this build (manifest checksum differs)"',
+            f"[ ! -e {d}/{MANIFEST} ] || die '{target} holds another build of this version: "
+            "build with a digest (dirty builds) or remove it once it is not current'",
+            f'[ "$(readlink -f {current} || true)" != {d} ] || die "current points at {target},'
+            ' which is incomplete: switch current to a complete release first"',
+            f"rm -rf {d} && mkdir -p {d} && cd {d}",
+            f"tar -xzf {a} --exclude={MANIFEST}",
+            f'[ "$(sha256sum < {SUMS} | cut -c1-64)" = {_hex(sums_sha256)} ] '
+            f'|| die "{SUMS} does not match the manifest"',
+            f"sha256sum --quiet --strict -c {SUMS}",
+            "python3 -m venv venv",
+            pip,
+            f"tar -xzOf {a} {MANIFEST} > {MANIFEST}.tmp && mv -f {MANIFEST}.tmp {MANIFEST}",
+            f"rm -f {a}",
+            f"echo {shlex.quote(f'{version}: installed in {target}')}",
+        ]
+    )
+
+
+def install(conn: Connection, release: Release) -> str:
+    """Install `release` on the host unless it has it (then nothing is uploaded); the line
+    that says which. Raises RemoteError, naming the step's output, when a step fails."""
+    found = conn.run(installed_command(release.version, release.manifest_sha256), check=False)
+    if found.code == 0:
+        return found.stdout.strip()
+    archive = incoming_path(release)
+    conn.put(str(archive), release.archive.read_bytes(), mode=0o600)
+    script = install_script(
+        release.version,
+        release.manifest_sha256,
+        release.files[SUMS],
+        f"adpulse=={release.project_version}",
+        archive,
+    )
+    return conn.run(script, timeout=INSTALL_TIMEOUT_S).stdout.strip()
+
+
+def _hex(digest: str) -> str:
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise layout.ReleaseError(f"{digest!r} is not a sha256 hex digest")
+    return digest

@@ -1,0 +1,165 @@
+"""deploy.release and deploy.install: one self-contained release, built from this checkout and
+installed on a real Debian host that has no network beyond its bridge (so no package index)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import tarfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from deploy import layout
+from deploy.install import install
+from deploy.release import (
+    MANIFEST,
+    SUMS,
+    Release,
+    build_release,
+    check_clean,
+    check_excluded,
+    pip_platforms,
+    uncommitted,
+    without_markers,
+)
+from deploy.ssh import Connection, Target, connect
+from tests.support.hosts import Host
+
+PLATFORM = "manylinux_2_36_x86_64"  # the test hosts: Debian 12 (glibc 2.36) on x86_64
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory: pytest.TempPathFactory) -> Release:
+    # allow_dirty: other work is under way in this tree while the tests run
+    started = time.monotonic()
+    built = build_release(tmp_path_factory.mktemp("release"), platform=PLATFORM, allow_dirty=True)
+    print(f"release built in {time.monotonic() - started:.1f} s")
+    return built
+
+
+def test_a_dirty_tree_is_refused_naming_what_is_uncommitted(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    (repo / "a.txt").write_text("a\n")
+    subprocess.run([*git, "add", "a.txt"], check=True)
+    subprocess.run([*git, "commit", "-qm", "a"], check=True)
+    (repo / "a.txt").write_text("changed\n")
+    (repo / "new.txt").write_text("new\n")
+    with pytest.raises(layout.ReleaseError) as err:
+        build_release(tmp_path / "out", root=repo)
+    assert str(err.value) == (
+        "the tree has uncommitted changes (a.txt, new.txt): commit them, or pass "
+        "--allow-dirty to build a `-dirty` release"
+    )
+    assert not (tmp_path / "out").exists()  # refused before anything was built
+
+
+def test_dirtiness_is_judged_from_git_status() -> None:
+    assert uncommitted(" M a.py\n?? b/\nR  c.py -> d.py\n") == ["a.py", "b/", "c.py -> d.py"]
+    assert uncommitted("") == []
+    check_clean([], allow_dirty=False)
+    check_clean(["a.py"], allow_dirty=True)
+    with pytest.raises(layout.ReleaseError, match=r"\(a, b, c, d, e and 2 more\)"):
+        check_clean(list("abcdefg"), allow_dirty=False)
+
+
+def test_a_manylinux_glibc_target_means_every_older_glibc_too() -> None:
+    tags = pip_platforms("manylinux_2_36_aarch64")
+    assert tags[0] == "manylinux_2_36_aarch64" and tags[-2] == "manylinux_2_17_aarch64"
+    assert tags[-1] == "manylinux2014_aarch64" and len(tags) == 21
+    assert pip_platforms("manylinux2014_x86_64") == ["manylinux2014_x86_64"]
+
+
+def test_markers_are_left_to_the_host_so_its_older_python_gets_what_it_needs() -> None:
+    exported = (
+        "anyio==4.16.0 \\\n    --hash=sha256:aa\n"
+        "async-timeout==5.0.1 ; python_full_version < '3.11.3' \\\n    --hash=sha256:bb\n"
+        "colorama==0.4.6 ; sys_platform == 'win32'\n"
+    )
+    assert without_markers(exported) == (
+        "anyio==4.16.0 \\\n    --hash=sha256:aa\n"
+        "async-timeout==5.0.1 \\\n    --hash=sha256:bb\n"
+        "colorama==0.4.6\n"
+    )
+
+
+def test_a_chdb_or_pulumi_wheel_fails_the_build() -> None:
+    check_excluded(["adpulse-0.1.0-py3-none-any.whl", "uvloop-0.23.0-cp311-x.whl"])
+    for wheel in ("chdb-4.4.0-cp38-abi3-manylinux_2_17_x86_64.whl", "pulumi_aws-7.51.1.whl"):
+        with pytest.raises(layout.ReleaseError, match="hosts never run them"):
+            check_excluded(["adpulse-0.1.0-py3-none-any.whl", wheel])
+
+
+def test_the_release_holds_every_runtime_wheel_and_nothing_hosts_do_not_run(
+    release: Release,
+) -> None:
+    archive = release.archive
+    assert archive.name == f"adpulse-{release.version}-{PLATFORM}.tar.gz"
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    assert release.sha256 == digest
+    assert archive.with_name(archive.name + ".sha256").read_text() == f"{digest}  {archive.name}\n"
+    with tarfile.open(archive) as tar:
+        contents = {m.name: tar.extractfile(m).read() for m in tar if m.isfile()}  # type: ignore[union-attr]
+    manifest = json.loads(contents[MANIFEST])
+    assert hashlib.sha256(contents[MANIFEST]).hexdigest() == release.manifest_sha256
+    commit = subprocess.run(
+        ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert manifest["commit"] == release.commit == commit
+    assert release.version == layout.release_version(
+        commit, True, build_digest=hashlib.sha256(contents[SUMS]).hexdigest()
+    )
+    assert manifest["version"] == release.version and manifest["platform"] == PLATFORM
+    # every file but the manifest is listed with its sha256, and nothing else is
+    assert manifest["files"] == release.files
+    assert set(manifest["files"]) == set(contents) - {MANIFEST}
+    for name, sha in manifest["files"].items():
+        assert hashlib.sha256(contents[name]).hexdigest() == sha, name
+    wheels = [n.split("/")[1].split("-")[0].lower() for n in contents if n.startswith("wheels/")]
+    assert not [w for w in wheels if w.startswith(("chdb", "pulumi"))]
+    # async_timeout: only Pythons before 3.11.3 (Debian 12 has 3.11.2) need it
+    for needed in ("adpulse", "confluent_kafka", "uvloop", "psycopg_binary", "async_timeout"):
+        assert needed in wheels
+    assert len(archive.read_bytes()) < 100 * 2**20  # without chDB; with it, over 500 MB
+
+
+@pytest.fixture
+def app_host(test_hosts: list[Host], tmp_path: Path) -> Iterator[tuple[Host, Connection]]:
+    host = test_hosts[2]
+    known = tmp_path / "known_hosts"
+    known.write_text(host.known_hosts_line + "\n")
+    with connect(Target(host.name, host.ip, user="root"), "test", known, host.ssh_key_path) as c:
+        yield host, c
+        c.run(f"rm -rf {layout.RELEASES} {layout.CURRENT}")
+
+
+def test_the_release_installs_on_a_host_without_network_and_only_once(
+    release: Release, app_host: tuple[Host, Connection]
+) -> None:
+    host, conn = app_host
+    # the proof of self-containment: this host cannot reach PyPI (or anything else)
+    assert conn.run("curl -sS -m 3 -o /dev/null https://pypi.org/simple/", check=False).code != 0
+    conn.run(f"mkdir -p {layout.BASE} && ln -sfn /nowhere {layout.CURRENT}")
+    started = time.monotonic()
+    said = install(conn, release)
+    print(f"installed on {host.name} in {time.monotonic() - started:.1f} s")
+    where = layout.release_dir(release.version)
+    assert said == f"{release.version}: installed in {where}"
+    help_text = conn.run(f"{where}/venv/bin/adpulse --help").stdout
+    assert "deploy" in help_text
+    conn.run(f'{where}/venv/bin/python -c "import confluent_kafka, uvloop, psycopg, adpulse"')
+    assert conn.run(f"readlink {layout.CURRENT}").stdout.strip() == "/nowhere"  # untouched
+    assert conn.run(f"ls -A {layout.RELEASES}/.incoming").stdout == ""  # archive removed
+    before = conn.run(f"stat -c %Y.%i {where}/{MANIFEST} {where}/venv/bin/python").stdout
+
+    started = time.monotonic()
+    again = install(conn, release)
+    assert again == f"{release.version}: already installed"
+    assert time.monotonic() - started < 2  # nothing uploaded, nothing run but one check
+    assert conn.run(f"stat -c %Y.%i {where}/{MANIFEST} {where}/venv/bin/python").stdout == before
