@@ -112,8 +112,12 @@ def test_the_release_holds_every_runtime_wheel_and_nothing_hosts_do_not_run(
         ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert manifest["commit"] == release.commit == commit
+    # A clean checkout (CI's clone) gives the bare commit; a working tree with changes, `-dirty-`
+    # and the digest of its files: either way the name follows the tree it was built from.
+    assert manifest["dirty"] == release.dirty
+    digest_of_files = hashlib.sha256(contents[SUMS]).hexdigest()
     assert release.version == layout.release_version(
-        commit, True, build_digest=hashlib.sha256(contents[SUMS]).hexdigest()
+        commit, release.dirty, build_digest=digest_of_files if release.dirty else None
     )
     assert manifest["version"] == release.version and manifest["platform"] == PLATFORM
     # every file but the manifest is listed with its sha256, and nothing else is
