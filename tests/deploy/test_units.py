@@ -9,7 +9,6 @@ otherwise) and the tests reach it with `systemd-run --user`.
 
 from __future__ import annotations
 
-import difflib
 import os
 import shutil
 import subprocess
@@ -24,6 +23,7 @@ import pytest
 from adpulse.errors import ConfigError
 from deploy import layout
 from deploy.units import env_line, render_env_files, render_units, secrets_by_service
+from tests.support.snapshots import check_snapshots
 
 ROOT = Path(__file__).resolve().parents[2]
 SNAPSHOTS = Path(__file__).parent / "snapshots"
@@ -546,32 +546,5 @@ def _directives(text: str, section: str | None = None) -> dict[str, list[str]]:
 
 def _check_snapshots(files: dict[str, str]) -> None:
     """Compare with tests/deploy/snapshots/; UPDATE_SNAPSHOTS=1 rewrites them."""
-    stored = {p.relative_to(SNAPSHOTS).as_posix() for p in SNAPSHOTS.rglob("*") if p.is_file()}
-    if os.environ.get("UPDATE_SNAPSHOTS") == "1":
-        for stale in stored - files.keys():
-            (SNAPSHOTS / stale).unlink()
-        for relative, text in files.items():
-            (SNAPSHOTS / relative).parent.mkdir(parents=True, exist_ok=True)
-            (SNAPSHOTS / relative).write_text(text, encoding="utf-8")
-        return
-    problems = [f"{r}: stored but no longer rendered" for r in sorted(stored - files.keys())]
-    for relative, text in sorted(files.items()):
-        path = SNAPSHOTS / relative
-        if not path.is_file():
-            problems.append(f"{relative}: rendered but has no snapshot")
-        elif (expected := path.read_text(encoding="utf-8")) != text:
-            diff = difflib.unified_diff(
-                expected.splitlines(keepends=True),
-                text.splitlines(keepends=True),
-                f"snapshot {relative}",
-                "rendered",
-            )
-            problems.append("".join(list(diff)[:60]))
-    if problems:
-        pytest.fail(
-            "rendered units or env files differ from tests/deploy/snapshots/:\n"
-            + "\n".join(problems)
-            + f"\nIf the change is intended, update them with `{UPDATE_HINT}` and review the "
-            "diff in git.",
-            pytrace=False,
-        )
+    check_snapshots(files, SNAPSHOTS, label="", what="rendered units or env files",
+                    where="tests/deploy/snapshots/", hint=UPDATE_HINT)  # fmt: skip
