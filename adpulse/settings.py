@@ -6,6 +6,7 @@ configured from `pulumi stack output --json` with the `ADPULSE_` prefix and no t
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -73,6 +74,11 @@ class Settings(BaseSettings):
     dashboard_port: int = Field(3000, ge=1, le=65535)
     state_dir: Path = Field(Path(".adpulse"), description="local mode: logs, builds, data")
     metrics_port: int = Field(9108, ge=0, le=65535)
+    metrics_host: str = Field(
+        "127.0.0.1",
+        description="the address the consumer's /metrics and /healthz bind to; the stack's hosts "
+        "bind every interface (0.0.0.0), which private subnets and security groups fence in",
+    )
     # The stack turns these on (outputs of the same names); locally nothing leaves the machine.
     cloudwatch_metrics: bool = Field(
         False, description="the consumer publishes ConsumerLag and FreshnessSeconds to CloudWatch"
@@ -116,6 +122,12 @@ class Settings(BaseSettings):
     api_key_cache_s: float = Field(
         5.0, ge=0, le=300, description="reuse a key check this long; a revoked key lasts as long"
     )
+    # From the environment (the stack's dashboard-api-key secret), never from a stack output.
+    dashboard_api_key: SecretStr | None = Field(
+        None,
+        description="the dashboard's API key: the API registers it at startup as key `dashboard` "
+        "and revokes the one it replaces (adpulse.metadata.api_keys.register)",
+    )
 
     @field_validator("clickhouse_url")
     @classmethod
@@ -125,6 +137,18 @@ class Settings(BaseSettings):
                 f"unknown scheme in {value.split('://')[0]!r}: use chdb://PATH, "
                 "clickhouse://user:pass@host:9000/db or clickhouses://... for TLS"
             )
+        return value
+
+    @field_validator("metrics_host")
+    @classmethod
+    def _an_address_to_bind(cls, value: str) -> str:
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is not an IP address to bind: use 127.0.0.1 (this machine only), "
+                "0.0.0.0 (every interface) or one of the host's own addresses"
+            ) from None
         return value
 
     @field_validator(

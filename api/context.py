@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -11,6 +12,8 @@ from fastapi import Response
 
 from adpulse.clickhouse.client import ClickHouseClient
 from adpulse.clickhouse.roles import connect_as
+from adpulse.errors import ConfigError
+from adpulse.metadata import api_keys
 from adpulse.metadata.store import MetadataStore, open_store
 from adpulse.settings import Settings
 from api.answer_targets import AnswerTargets, Remembered
@@ -27,6 +30,8 @@ from api.counts import Counts
 from api.hot import HotRollups
 from api.metrics import ApiMetrics
 from api.runner import QueryRunner
+
+log = logging.getLogger("adpulse.api")
 
 
 @dataclass
@@ -103,6 +108,14 @@ async def open_context(
     if store is None:
         store = await anyio.to_thread.run_sync(open_store, settings)
         closers.append(_in_thread(store.close))
+    if settings.dashboard_api_key is not None:
+        key = settings.dashboard_api_key.get_secret_value()
+        try:
+            await anyio.to_thread.run_sync(register_dashboard_key, store, key)
+        except BaseException:
+            for close in reversed(closers):
+                await close()
+            raise
     backend: CacheBackend
     if settings.redis_url:
         from api.cache_redis import RedisBackend
@@ -153,6 +166,29 @@ async def open_context(
         campaign_meta=CampaignMetaCache(store, ttls.history_s),
         closers=closers,
     )
+
+
+def register_dashboard_key(store: MetadataStore, key: str) -> None:
+    """Make ADPULSE_DASHBOARD_API_KEY the one `dashboard` key (api_keys.register); logs ids
+    only. Raises ConfigError for a value that is not a key."""
+    try:
+        registered = api_keys.register(store, api_keys.DASHBOARD, key)
+    except api_keys.ApiKeyError as exc:
+        raise ConfigError(
+            f"ADPULSE_DASHBOARD_API_KEY: {exc}; set it to the stack's dashboard-api-key secret, "
+            "as `adpulse deploy` does"
+        ) from None
+    record = registered.record
+    if record.revoked_at is not None:
+        # A host deployed before the key's rotation: its dashboard is refused until its turn.
+        log.warning(
+            "ADPULSE_DASHBOARD_API_KEY is key %d, revoked at %s by a newer dashboard key: "
+            "deploy this host to give its dashboard the stack's current key",
+            record.id,
+            record.revoked_at.isoformat(),
+        )
+    for old in registered.revoked:
+        log.info("dashboard key %d replaces key %d, revoked now", record.id, old.id)
 
 
 def _in_thread(close: Callable[[], None]) -> Callable[[], Awaitable[None]]:

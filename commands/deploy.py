@@ -70,14 +70,16 @@ def deploy_trust(
     with domain_errors():
         inv = load(stack, Source(outputs, discover))
         chosen = targets(inv, ssh_user, host)
-        for target in chosen:
-            for kind, key in scan(target):
+        # Scanned once: what is recorded is exactly what was shown and confirmed.
+        found = {target: scan(target) for target in chosen}
+        for target, keys in found.items():
+            for kind, key in keys:
                 typer.echo(f"{target.name} {target.address} {kind} {fingerprint(key)}")
         if not yes and not typer.confirm("Do these fingerprints match the hosts' console output?"):
             typer.echo("nothing recorded")
             raise typer.Exit(code=1)
         path = known_hosts_path(stack, state_dir)
-        recorded = trust(chosen, path)
+        recorded = trust(found, path)
     typer.echo(f"recorded {len(recorded)} key(s) of {len(chosen)} host(s) in {path}")
 
 

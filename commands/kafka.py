@@ -1,4 +1,5 @@
-"""`adpulse kafka topics apply`, `adpulse generate`, `adpulse consume`. Parsing only."""
+"""`adpulse kafka topics apply`, `adpulse generate`, `adpulse consume`. Parsing only; with
+`--stack`, `topics apply` runs on the stack's host (`deploy.remote_admin`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,19 @@ from typing import Annotated
 
 import typer
 
+from commands.stack_options import (
+    BastionOption,
+    DiscoverOption,
+    OnStackOption,
+    OutputsOption,
+    ProxyCommandOption,
+    ReleaseOption,
+    SshKeyOption,
+    SshUserOption,
+    StateOption,
+    access_of,
+    on_stack,
+)
 from commands.support import domain_errors, print_json
 
 kafka_app = typer.Typer(help="Kafka topics for events and dead letters.")
@@ -17,26 +31,51 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output o
 
 
 @topics_app.command("apply")
-def topics_apply(json: JsonOpt = False) -> None:
+def topics_apply(
+    json: JsonOpt = False,
+    stack: OnStackOption = None,
+    outputs: OutputsOption = None,
+    discover: DiscoverOption = None,
+    ssh_user: SshUserOption = "admin",
+    ssh_key: SshKeyOption = None,
+    bastion: BastionOption = None,
+    proxy_command: ProxyCommandOption = None,
+    state_dir: StateOption = Path(".adpulse"),
+    release: ReleaseOption = None,
+) -> None:
     """Create the events and dead-letter topics from settings; report any that differ.
 
     Existing topics are never altered: a mismatch (partitions, retention) is printed and the
-    command exits 1, so a person decides.
+    command exits 1, so a person decides. With --stack, on the stack's first app host over
+    SSH, with the stack's Kafka login.
     """
     with domain_errors():
-        from adpulse.kafka.topics import apply_topics
-        from adpulse.settings import get_settings
+        access = access_of(ssh_user, ssh_key, bastion, proxy_command, state_dir)
+        where = on_stack(stack, outputs, discover, access, release)
+        if where is None:
+            from adpulse.kafka.topics import apply_topics
+            from adpulse.settings import get_settings
 
-        settings = get_settings()
-        reports = apply_topics(settings)
+            reports = [r.__dict__ for r in apply_topics(get_settings())]
+        else:
+            from deploy.remote_admin import run_on_stack
+
+            reports = run_on_stack(
+                where.stack,
+                where.source,
+                where.access,
+                ["kafka", "topics", "apply"],
+                release=where.release,
+                say=None if json else lambda line: typer.echo(line, err=True),
+            ).output
     if json:
-        print_json([r.__dict__ for r in reports])
+        print_json(reports)
     else:
         for report in reports:
-            typer.echo(f"{report.name}: {report.action}")
-            for problem in report.problems:
+            typer.echo(f"{report['name']}: {report['action']}")
+            for problem in report["problems"]:
                 typer.echo(f"  {problem}")
-    if any(r.action == "mismatch" for r in reports):
+    if any(r["action"] == "mismatch" for r in reports):
         raise typer.Exit(code=1)
 
 

@@ -1,13 +1,29 @@
 """`adpulse schema ...`: render, status, migrate, unlock. Parsing only; the work is in
-`adpulse.clickhouse.migrate` and `adpulse.clickhouse.config`."""
+`adpulse.clickhouse.migrate` and `adpulse.clickhouse.config`, and with `--stack` in
+`deploy.remote_admin`, which runs the same command on the stack's first app host."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from commands.stack_options import (
+    BastionOption,
+    DiscoverOption,
+    OnStack,
+    OnStackOption,
+    OutputsOption,
+    ProxyCommandOption,
+    ReleaseOption,
+    SshKeyOption,
+    SshUserOption,
+    StateOption,
+    access_of,
+    on_stack,
+)
 from commands.support import domain_errors, print_json
 
 if TYPE_CHECKING:
@@ -43,21 +59,89 @@ def _migrator(topology: str | None) -> Migrator:
     return Migrator(connect_as(settings, "admin"), chosen, schema_options(settings))
 
 
+def _on_stack(
+    stack: str | None,
+    outputs: Path | None,
+    discover: str | None,
+    ssh_user: str,
+    ssh_key: Path | None,
+    bastion: str | None,
+    proxy_command: str | None,
+    state_dir: Path,
+    release: str | None,
+    topology: str | None,
+) -> OnStack | None:
+    return on_stack(
+        stack,
+        outputs,
+        discover,
+        access_of(ssh_user, ssh_key, bastion, proxy_command, state_dir),
+        release,
+        {"--topology": topology},
+    )
+
+
+def _run_on(
+    where: OnStack, args: list[str], json: bool, *, changes: bool, timeout: float | None = None
+) -> Any:
+    """`adpulse ARGS --json` on the stack's first app host; its parsed output."""
+    from deploy.remote_admin import ADMIN_TIMEOUT_S, run_on_stack
+
+    result = run_on_stack(
+        where.stack,
+        where.source,
+        where.access,
+        args,
+        release=where.release,
+        changes=changes,
+        timeout=timeout or ADMIN_TIMEOUT_S,
+        say=None if json else lambda line: typer.echo(line, err=True),
+    )
+    return result.output
+
+
 @schema_app.command("status")
-def status(topology: TopologyOpt = None, json: JsonOpt = False) -> None:
+def status(
+    topology: TopologyOpt = None,
+    json: JsonOpt = False,
+    stack: OnStackOption = None,
+    outputs: OutputsOption = None,
+    discover: DiscoverOption = None,
+    ssh_user: SshUserOption = "admin",
+    ssh_key: SshKeyOption = None,
+    bastion: BastionOption = None,
+    proxy_command: ProxyCommandOption = None,
+    state_dir: StateOption = Path(".adpulse"),
+    release: ReleaseOption = None,
+) -> None:
     """Show each migration: applied, pending, failed (and where), or changed since applied."""
     with domain_errors():
-        migrator = _migrator(topology)
-        rows = migrator.status()
+        where = _on_stack(
+            stack, outputs, discover, ssh_user, ssh_key, bastion, proxy_command, state_dir,
+            release, topology,
+        )  # fmt: skip
+        if where is None:
+            rows = [row.__dict__ for row in _migrator(topology).status()]
+        else:
+            rows = _run_on(where, ["schema", "status"], json, changes=False)
     if json:
-        print_json([row.__dict__ for row in rows])
-        return
-    for row in rows:
-        when = row.applied_at.isoformat() if row.applied_at else "-"
-        line = f"{row.version:04d}  {row.name:<32} {row.state:<12} {when}"
-        typer.echo(line + (f"  {row.detail}" if row.detail else ""))
-    if any(row.state in ("failed", "changed", "missing-file") for row in rows):
+        print_json(rows)
+    else:
+        for row in rows:
+            when = _when(row["applied_at"])
+            line = f"{row['version']:04d}  {row['name']:<32} {row['state']:<12} {when}"
+            typer.echo(line + (f"  {row['detail']}" if row["detail"] else ""))
+    if any(row["state"] in ("failed", "changed", "missing-file") for row in rows):
         raise typer.Exit(code=1)
+
+
+def _when(applied_at: datetime | str | None) -> str:
+    """As `isoformat()` prints it, whether a datetime or its JSON text (`str(datetime)`)."""
+    if applied_at is None:
+        return "-"
+    if isinstance(applied_at, str):
+        applied_at = datetime.fromisoformat(applied_at)
+    return applied_at.isoformat()
 
 
 @schema_app.command("migrate")
@@ -70,33 +154,56 @@ def migrate(
     ] = None,
     topology: TopologyOpt = None,
     json: JsonOpt = False,
+    stack: OnStackOption = None,
+    outputs: OutputsOption = None,
+    discover: DiscoverOption = None,
+    ssh_user: SshUserOption = "admin",
+    ssh_key: SshKeyOption = None,
+    bastion: BastionOption = None,
+    proxy_command: ProxyCommandOption = None,
+    state_dir: StateOption = Path(".adpulse"),
+    release: ReleaseOption = None,
 ) -> None:
-    """Apply pending migrations in order under a lock, recording each in the ledger."""
+    """Apply pending migrations in order under a lock, recording each in the ledger.
+
+    With --stack, on the stack's first app host over SSH, as the admin role."""
     with domain_errors():
-        migrator = _migrator(topology)
+        where = _on_stack(
+            stack, outputs, discover, ssh_user, ssh_key, bastion, proxy_command, state_dir,
+            release, topology,
+        )  # fmt: skip
+        args = ["schema", "migrate", *(["--to", str(to)] if to is not None else [])]
         if dry_run:
-            todo = migrator.pending(to)
-            if json:
-                print_json(
-                    [{"version": p.file.version, "statements": p.statements[r:]} for p, r in todo]
-                )
-                return
-            for plan, resume in todo:
-                typer.echo(f"-- {plan.file.path.name} (from statement {resume + 1})")
-                for statement in plan.statements[resume:]:
-                    typer.echo(statement + ";\n")
-            if not todo:
-                typer.echo("nothing to apply: schema is up to date")
-            return
-        applied = migrator.migrate(
-            to,
-            progress=None
-            if json
-            else lambda plan, done: typer.echo(
-                f"  {plan.file.path.name}: {done}/{len(plan.statements)} statements", err=True
-            ),
-        )
-    if json:
+            if where is None:
+                migrator = _migrator(topology)
+                todo = [
+                    {
+                        "version": plan.file.version,
+                        "name": plan.file.path.name,
+                        "from_statement": resume + 1,
+                        "statements": plan.statements[resume:],
+                    }
+                    for plan, resume in migrator.pending(to)
+                ]
+            else:
+                todo = _run_on(where, [*args, "--dry-run"], json, changes=False)
+        elif where is None:
+            applied = _migrator(topology).migrate(
+                to,
+                progress=None
+                if json
+                else lambda plan, done: typer.echo(
+                    f"  {plan.file.path.name}: {done}/{len(plan.statements)} statements",
+                    err=True,
+                ),
+            )
+        else:
+            from deploy.remote_admin import MIGRATE_TIMEOUT_S
+
+            applied = _run_on(where, args, json, changes=True, timeout=MIGRATE_TIMEOUT_S)["applied"]
+    if dry_run:
+        _print_pending(todo, json)
+    elif json:
         print_json({"applied": applied})
     else:
         typer.echo(
@@ -104,6 +211,20 @@ def migrate(
             if applied
             else "nothing to apply: schema is up to date"
         )
+
+
+def _print_pending(todo: list[dict[str, Any]], json: bool) -> None:
+    if json:
+        print_json(todo)
+        return
+    for item in todo:
+        # A release before `name` and `from_statement` were printed shows the version only.
+        name = item.get("name") or f"migration {item['version']:04d}"
+        typer.echo(f"-- {name} (from statement {item.get('from_statement', '?')})")
+        for statement in item["statements"]:
+            typer.echo(statement + ";\n")
+    if not todo:
+        typer.echo("nothing to apply: schema is up to date")
 
 
 @schema_app.command("unlock")

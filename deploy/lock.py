@@ -5,6 +5,13 @@ exactly one wins. Its `info.json` names the holder (owner, version, started_at, 
 and a random `lock_id`). A lock is removed only while info.json is what the remover saw, so a
 deploy whose lock was cleared never frees the next one's (Deployer's PR #958 did).
 
+It lives in root's own directory (`/var/lib/adpulse-deploy`, 0700), not in the services'
+writable state: a compromised service can neither forge nor delete it. Removal is atomic: the
+lock is first renamed to a name of its own (rename(2): of two removers one gets it), then its
+info.json is checked there; one that turns out not to be ours is put back under the lock's name
+with a rename that never replaces (`mv -n`: renameat2 RENAME_NOREPLACE), and if a new lock took
+the name meanwhile, the one moved aside is kept and reported, never deleted.
+
 Ages are readings of one clock, the lock host's (`started_at` is its time when taken): deployers
 whose laptops disagree still see one age, and a lock without info.json is dated by its
 directory's mtime, which only that clock can be compared with. Tests pin it with `now`.
@@ -22,33 +29,42 @@ from typing import Any
 
 from adpulse.errors import AdpulseError
 from deploy.inventory import StackInventory, host_order
-from deploy.layout import AUDIT_LOG, STATE_DIR
+from deploy.layout import AUDIT_LOG, DEPLOY_STATE_DIR
 from deploy.ssh import Connection, Target
 
 STALE_AFTER = timedelta(hours=2)  # far past any healthy rolling deploy; a human still decides
-LOCK_DIR = STATE_DIR / "deploy.lock"
-_Q = {"dir": shlex.quote(str(LOCK_DIR)), "parent": shlex.quote(str(STATE_DIR))}
+LOCK_DIR = DEPLOY_STATE_DIR / "deploy.lock"
+_Q = {"dir": shlex.quote(str(LOCK_DIR)), "parent": shlex.quote(str(DEPLOY_STATE_DIR))}
 _ACQUIRE = (  # stdin: info.json; failing to write it (a full disk) removes the directory
-    "dir={dir}; mkdir -p -m 0750 {parent}; "
+    "dir={dir}; [ -d {parent} ] || mkdir -p -m 0700 {parent}; "
     'if err=$(mkdir -m 0755 "$dir" 2>&1); then if err=$({{ cat > "$dir/info.json.tmp" && '
     'mv -f "$dir/info.json.tmp" "$dir/info.json"; }} 2>&1); then echo acquired; exit 0; fi; '
-    'rm -rf "$dir"; echo "cannot write $dir/info.json: $err" >&2; exit 1; fi; '
+    # rmdir, not rm -rf: if someone else's info.json is in there by now, it is theirs
+    'rm -f "$dir/info.json.tmp"; rmdir "$dir" 2>/dev/null; '
+    'echo "cannot write $dir/info.json: $err" >&2; exit 1; fi; '
     'if [ -d "$dir" ]; then echo held; exit 0; fi; echo "$err" >&2; exit 1'
 ).format(**_Q)
-_DIGEST = '{{ sha256sum < "$dir/info.json"; }} 2>/dev/null | cut -c1-64'  # inside .format
+_DIGEST = '{{ sha256sum < "$1/info.json"; }} 2>/dev/null | cut -c1-64'  # inside .format
 _HOLDER = (  # a lock < 5 s old without info.json is a deployer about to write it: wait 3 s
     'dir={dir}; now=$(date -u +%s); mtime=$(stat -c %Y "$dir" 2>/dev/null) || '
     '{{ printf "none\\n%s\\n" "$now"; exit 0; }}; '
     'if [ ! -s "$dir/info.json" ] && [ $((now - mtime)) -lt 5 ]; then i=0; '
     'while [ ! -s "$dir/info.json" ] && [ $i -lt 30 ]; do sleep 0.1; i=$((i+1)); done; fi; '
-    "digest=$(" + _DIGEST + '); content=$(cat "$dir/info.json" 2>/dev/null; echo x); '
+    "digest() {{ " + _DIGEST + '; }}; digest=$(digest "$dir"); '
+    'content=$(cat "$dir/info.json" 2>/dev/null; echo x); '
     '[ -d "$dir" ] || {{ printf "none\\n%s\\n" "$now"; exit 0; }}; '
     'printf "held\\n%s\\n%s\\n%s\\n%s" "$now" "$mtime" "${{digest:-missing}}" "${{content%x}}"'
 ).format(**_Q)
-_REMOVE = (  # after `expected=<digest>; `
-    'dir={dir}; [ -d "$dir" ] || {{ echo gone; exit 0; }}; digest=$(' + _DIGEST + "); "
-    '[ "${{digest:-missing}}" = "$expected" ] || {{ echo changed; exit 0; }}; '
-    'rm -rf "$dir" && echo removed'
+_REMOVE = (  # after `expected=<digest>; `; prints removed, gone, changed, or `aside <path>`
+    "dir={dir}; digest() {{ d=$(" + _DIGEST + '); echo "${{d:-missing}}"; }}; '
+    '[ -d "$dir" ] || {{ echo gone; exit 0; }}; '
+    '[ "$(digest "$dir")" = "$expected" ] || {{ echo changed; exit 0; }}; '
+    "aside=$(mktemp -u {parent}/.deploy.lock.removing.XXXXXX); "
+    'mv -T "$dir" "$aside" 2>/dev/null || {{ echo gone; exit 0; }}; '
+    'if [ "$(digest "$aside")" = "$expected" ]; then rm -rf "$aside" && echo removed; exit 0; fi; '
+    # replaced between the look and the rename: not ours, so back it goes unless a lock is there
+    'mv -n -T "$aside" "$dir" 2>/dev/null; '
+    'if [ -e "$aside" ]; then echo "aside $aside"; else echo changed; fi'
 ).format(**_Q)
 
 
@@ -199,14 +215,25 @@ def acquire(
     )
 
 
-def _remove(conn: Connection, digest: str) -> str:
-    return conn.run(f"expected={shlex.quote(digest)}; {_REMOVE}").stdout.strip()
+def _remove(conn: Connection, stack: str, digest: str) -> str:
+    """`removed`, `gone` (no lock), `changed` (another lock, left as it was), or raises
+    LockError when another lock had to be moved aside and a new one took its place."""
+    outcome = conn.run(f"expected={shlex.quote(digest)}; {_REMOVE}").stdout.strip()
+    if outcome.startswith("aside "):
+        host, aside = conn.target.name, outcome.removeprefix("aside ")
+        raise LockError(
+            f"stack {stack}: the deploy lock on {host} was replaced while it was being removed, "
+            "and a new lock was taken before it could be put back; the replaced one is kept in "
+            f"{aside} on {host}: nothing else changed; check who deploys (audit log: "
+            f"{host}:{AUDIT_LOG}) before going on"
+        )
+    return outcome
 
 
 def release(conn: Connection, lock: Lock) -> None:
     """Remove the lock if it is still `lock`; otherwise leave it and raise LockError naming
     whoever holds it now (or saying it was cleared)."""
-    outcome = _remove(conn, lock.digest)
+    outcome = _remove(conn, lock.stack, lock.digest)
     if outcome == "removed":
         return
     held = holder(conn) if outcome == "changed" else None
@@ -240,6 +267,6 @@ def unlock(
         )
     if not force and held.info is not None and not held.stale:
         raise LockHeld(held_message(stack, held) + " (not stale yet: needs force)", held)
-    if _remove(conn, held.digest) == "changed":
+    if _remove(conn, stack, held.digest) == "changed":
         return unlock(conn, stack, force, seen or held, now)  # raises, naming the new holder
     return held

@@ -85,13 +85,12 @@ def desired_files(
 
 
 def units_reading(path: str) -> tuple[str, ...]:
-    """The units that read `path`: its own unit file or secret env file, or all for common.env."""
-    if path == str(layout.COMMON_ENV):
-        return tuple(layout.unit_name(s) for s in layout.SERVICES)
+    """The units that read `path`: its own unit file or secret env file, else all of them
+    (common.env, the topology file, the ClickHouse CA: every service reads them at start)."""
     for service in layout.SERVICES:
         if path in (str(layout.unit_path(service)), str(layout.service_env(service))):
             return (layout.unit_name(service),)
-    return ()
+    return tuple(layout.unit_name(s) for s in layout.SERVICES)
 
 
 def compute_plan(desired: Mapping[str, FileState], host: HostState, version: str) -> Plan:
@@ -114,7 +113,7 @@ def compute_plan(desired: Mapping[str, FileState], host: HostState, version: str
             continue
         writes.append(FileWrite(path, tuple(reasons), content_changed))
         if content_changed:
-            what = "unit file" if path.endswith(".service") else "environment file"
+            what = "unit file" if path.endswith(".service") else "file"
             for unit in units_reading(path):
                 changed_for.setdefault(unit, []).append(f"{what} {path} {reasons[0]}")
 

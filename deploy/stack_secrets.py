@@ -10,14 +10,16 @@ from deploy.aws_calls import aws_errors, session_for
 from deploy.inventory import KAFKA_SCRAM, POSTGRES_MASTER, InventoryError, StackInventory
 
 # What the deploy and the services it installs read: the ClickHouse logins (admin for the
-# schema migration), the Redis token, both Postgres logins (the master creates adpulse_app)
-# and the Kafka SCRAM login. Not the cluster secret: only the ClickHouse nodes hold it.
+# schema migration), the Redis token, both Postgres logins (the master creates adpulse_app),
+# the Kafka SCRAM login and the dashboard's API key. Not the cluster secret: only the
+# ClickHouse nodes hold it.
 DEPLOY_SECRETS = (
     "clickhouse-admin-password",
     "clickhouse-ingest-password",
     "clickhouse-api-password",
     "redis-auth-token",
     "postgres-app-password",
+    "dashboard-api-key",
     POSTGRES_MASTER,
     KAFKA_SCRAM,
 )

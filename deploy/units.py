@@ -27,7 +27,12 @@ EnvFiles = dict[str, tuple[str, int]]  # path -> (content, mode); all owned root
 # that starts reading another secret needs it added here, or it starts without it.
 SECRETS_OF = {
     "consumer": ("ADPULSE_CLICKHOUSE_INGEST_PASSWORD", "ADPULSE_KAFKA_SASL_PASSWORD"),
-    "api": ("ADPULSE_CLICKHOUSE_API_PASSWORD", "ADPULSE_POSTGRES_URL", "ADPULSE_REDIS_URL"),
+    "api": (
+        "ADPULSE_CLICKHOUSE_API_PASSWORD",
+        "ADPULSE_POSTGRES_URL",
+        "ADPULSE_REDIS_URL",
+        "ADPULSE_DASHBOARD_API_KEY",  # registered at startup as the `dashboard` key
+    ),
     "dashboard": ("ADPULSE_API_KEY",),
 }
 

@@ -43,8 +43,9 @@ secrets = Secrets(
     NAME,
     SecretsArgs(
         name_prefix=cfg.name_prefix,
-        # Unset (None) values are generated with pulumi-random and kept in the state; so is
-        # the services' Postgres password (STACK_ONLY_KEYS), which has no override.
+        # Unset (None) values are generated with pulumi-random and kept in the state; so are
+        # the services' Postgres password and the dashboard's API key (STACK_ONLY_KEYS), which
+        # have no override.
         overrides={
             "clickhouse-admin-password": values.clickhouse_admin_password,
             "clickhouse-ingest-password": values.clickhouse_ingest_password,
@@ -248,6 +249,9 @@ pulumi.export("postgres_password_secret_arn", secrets.arns["postgres-app-passwor
 # JSON {"username", "password"}, rotated by RDS: for the migration step, which creates the
 # adpulse_app role with the password above; no service reads it.
 pulumi.export("postgres_master_secret_arn", database.master_secret_arn)
+# `adp_...`, a plain string: ADPULSE_DASHBOARD_API_KEY of the API (which registers it) and
+# ADPULSE_API_KEY of the dashboard (which sends it).
+pulumi.export("dashboard_api_key_secret_arn", secrets.arns["dashboard-api-key"])
 pulumi.export("vpc_id", network.vpc.id)
 pulumi.export("bucket_name", backups.bucket_name)
 # The consumer publishes ConsumerLag and FreshnessSeconds, dimensioned by stack_name, which

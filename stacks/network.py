@@ -24,6 +24,9 @@ VPC_CIDR = "10.0.0.0/16"
 AZ_COUNT = 3
 API_PORT = 8000
 DASHBOARD_PORT = 3000
+# The consumer's /healthz and /metrics (adpulse.settings metrics_port), bound to every interface
+# of an app host (metrics_host 0.0.0.0) for the deploy's health checks and Prometheus.
+METRICS_PORT = 9108
 PORTS = Ports()
 ENDPOINTS_WARNING = (
     "adpulse:egress is endpoints: the hosts reach AWS services and S3 but not the internet, so "
@@ -61,6 +64,8 @@ def ingress_policy(
         ("alb", 443, internet, "HTTPS from anywhere"),
         ("alb", 80, internet, "HTTP; redirects to HTTPS when a certificate is set"),
         ("app", DASHBOARD_PORT, "alb", "dashboard from the load balancer"),
+        # Not from the load balancer: the ALB's own group may reach the app ports only.
+        ("app", METRICS_PORT, ("vpc", VPC_CIDR), "consumer health and metrics from the VPC"),
         # The app speaks TLS only (clickhouses://, 9440/8443).
         ("clickhouse", PORTS.tcp_secure, "app", "ClickHouse native TLS from the app"),
         ("clickhouse", PORTS.https, "app", "ClickHouse HTTPS from the app"),

@@ -23,10 +23,20 @@ GENERATED_LENGTH = {
     "redis-auth-token": 64,
     # The services' Postgres login (stacks/database.py APP_USER), not the RDS master user's.
     "postgres-app-password": 32,
+    # The key the dashboard's server sends to the API, which registers its hash at startup
+    # (adpulse.metadata.api_keys.register): 43 letters and digits carry 256 bits, as many as
+    # `adpulse apikey create` gives a key.
+    "dashboard-api-key": 43,
 }
-# Generated only, with no config override: nothing but the stack and the migration step that
-# sets it on the adpulse_app role (stacks/database.py) ever needs to know it.
-STACK_ONLY_KEYS = ("postgres-app-password",)
+# What a generated value starts with: an adpulse API key is `adp_` and URL-safe characters
+# (adpulse.metadata.api_keys.KEY_PREFIX; the API refuses a dashboard key without it).
+GENERATED_PREFIX = {"dashboard-api-key": "adp_"}
+# Generated only, with no config override: nothing but the stack and the deploy's steps need
+# to know them (the migration step sets the first on the adpulse_app role, stacks/database.py;
+# the deploy gives the second to the API and the dashboard). The dashboard's key rotates by
+# replacing its generator (`pulumi up --replace <urn of adpulse-dashboard-api-key-generated>`)
+# and deploying: each API started with the new key revokes the old one.
+STACK_ONLY_KEYS = ("postgres-app-password", "dashboard-api-key")
 # The credentials an operator may set (`pulumi config set --secret`), one override each.
 SECRET_KEYS = tuple(key for key in GENERATED_LENGTH if key not in STACK_ONLY_KEYS)
 # Deleted secrets stay recoverable this long. Names carry a unique suffix (name_prefix), so a
@@ -168,7 +178,9 @@ class Secrets(pulumi.ComponentResource):
             special=False,
             opts=ResourceOptions(parent=self, additional_secret_outputs=["result"]),
         )
-        return pulumi.Output.secret(generated.result)
+        return pulumi.Output.secret(
+            pulumi.Output.concat(GENERATED_PREFIX.get(key, ""), generated.result)
+        )
 
 
 @dataclass

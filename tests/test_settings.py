@@ -32,6 +32,8 @@ def test_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
         ("ADPULSE_CLICKHOUSE_URL", "mysql://x", "ADPULSE_CLICKHOUSE_URL"),
         ("ADPULSE_CLICKHOUSE_API_PASSWORD", "changeme", "ADPULSE_CLICKHOUSE_API_PASSWORD"),
         ("ADPULSE_API_PORT", "http", "ADPULSE_API_PORT"),
+        ("ADPULSE_METRICS_HOST", "localhost", "ADPULSE_METRICS_HOST: .*not an IP address to bind"),
+        ("ADPULSE_METRICS_HOST", "10.0.0.0/16", "ADPULSE_METRICS_HOST"),
     ],
 )
 def test_bad_settings_name_the_key(
@@ -52,7 +54,14 @@ def test_same_topic_for_events_and_dead_letters_is_refused(
 
 def test_secrets_do_not_show_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ADPULSE_CLICKHOUSE_API_PASSWORD", "s3cret-value-long")
-    assert "s3cret-value-long" not in repr(load_settings())
+    monkeypatch.setenv("ADPULSE_DASHBOARD_API_KEY", "adp_dashboard-key-value")
+    shown = repr(load_settings())
+    assert "s3cret-value-long" not in shown and "adp_dashboard-key-value" not in shown
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "0.0.0.0", "10.0.3.7", "::", "::1"])
+def test_metrics_bind_to_any_ip_address(address: str) -> None:
+    assert load_settings(metrics_host=address).metrics_host == address
 
 
 def test_embedded_url() -> None:

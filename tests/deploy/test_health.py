@@ -1,5 +1,6 @@
 """deploy.health over real HTTP: the real API app under uvicorn (its /readyz and /healthz), a
-scripted local server for answers that change over time, and the consumer's real /metrics."""
+scripted local server for answers that change over time, and the consumer's real /metrics and
+/healthz."""
 
 from __future__ import annotations
 
@@ -16,7 +17,14 @@ from adpulse.metadata.store import MetadataStore, create_store_engine
 from adpulse.settings import load_settings
 from api.server import build_server
 from consumers.metrics import ConsumerMetrics
-from deploy.health import Check, HealthError, consumer_lag_within, wait_healthy
+from deploy.health import (
+    Check,
+    HealthError,
+    consumer_alive,
+    consumer_checks,
+    consumer_lag_within,
+    wait_healthy,
+)
 from tests.api.support import RecordingClient, serving
 from tests.support.clickhouse_server import free_port
 
@@ -206,3 +214,56 @@ def test_not_prometheus_text_is_unhealthy(
     check = Check("adpulse-consumer", url, judge=consumer_lag_within(10))
     with pytest.raises(HealthError, match=r"not Prometheus text .*<html>a web page</html>"):
         wait_healthy([check], fake.now, fake.clock, fake.sleep)
+
+
+def test_consumer_checks_say_why_the_consumer_is_not_live_or_behind(fake: FakeTime) -> None:
+    """The consumer's own server, its liveness on a clock the test moves: starting, live,
+    stuck (the reason it gives, not an excerpt), live again, then too far behind."""
+    metrics = ConsumerMetrics()
+    now = [1000.0]
+    metrics.liveness.clock = lambda: now[0]
+    server = metrics.serve(0)
+    checks = consumer_checks("127.0.0.1", server.server_port, max_lag=1000)
+    base = f"http://127.0.0.1:{server.server_port}"
+    assert [(c.name, c.url) for c in checks] == [
+        ("adpulse-consumer /healthz", f"{base}/healthz"),
+        ("adpulse-consumer lag", f"{base}/metrics"),
+    ]
+
+    def failure() -> str:
+        with pytest.raises(HealthError) as info:
+            wait_healthy(checks, fake.now, fake.clock, fake.sleep)
+        return str(info.value)
+
+    try:
+        assert failure() == (
+            f"not healthy in time: adpulse-consumer /healthz ({base}/healthz): HTTP 503: the "
+            "poll loop has not run yet: the consumer is starting [1 tries]"
+        )
+        metrics.buffered_rows.set(0)  # what the poll loop does on every turn
+        assert all(r.ok for r in wait_healthy(checks, fake.now, fake.clock, fake.sleep))
+        now[0] += 31
+        assert "HTTP 503: the poll loop last ran 31.0 s ago (more than 30 s): it is blocked" in (
+            failure()
+        )
+        metrics.buffered_rows.set(0)
+        metrics.lag.labels("3").set(5000)
+        message = failure()
+        assert "adpulse-consumer lag" in message and "/healthz" not in message
+        assert "adpulse_consumer_lag is 5000 messages (more than 1000)" in message
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_answer_not_from_the_consumer_is_shown_as_it_came() -> None:
+    assert consumer_alive(503, b"<html>maintenance</html>") == "HTTP 503: <html>maintenance</html>"
+    assert consumer_alive(502, b"[1, 2]") == "HTTP 502: [1, 2]"
+    assert consumer_alive(200, b"anything") is None
+
+
+def test_consumer_checks_put_an_ipv6_address_in_brackets() -> None:
+    assert [c.url for c in consumer_checks("fd00::2", 9108, 10)] == [
+        "http://[fd00::2]:9108/healthz",
+        "http://[fd00::2]:9108/metrics",
+    ]

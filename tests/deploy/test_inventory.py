@@ -309,6 +309,30 @@ def test_the_service_environment_builds_the_settings_of_the_stack(
         6379,
     )
     assert unquote(redis.password or "") == SECRETS["redis-auth-token"]
+    # The consumer's /healthz and /metrics are reached from inside the VPC, as the API is.
+    assert s.metrics_host == "0.0.0.0" and plain["ADPULSE_METRICS_HOST"] == "0.0.0.0"
+    # The dashboard's key, under the API's name and the dashboard's, one value.
+    key = SECRETS["dashboard-api-key"]
+    assert s.dashboard_api_key is not None and s.dashboard_api_key.get_secret_value() == key
+    assert secret["ADPULSE_DASHBOARD_API_KEY"] == secret["ADPULSE_API_KEY"] == key
+
+
+def test_the_dashboard_key_reaches_the_api_and_the_dashboard_and_no_one_else() -> None:
+    from adpulse.metadata.api_keys import is_well_formed
+    from deploy.units import secrets_by_service
+
+    inv = with_fixture_secrets(from_outputs(outputs("prod"), "prod"))
+    plain, secret = service_environment(inv)
+    key = SECRETS["dashboard-api-key"]
+    holders = {
+        (service, name)
+        for service, values in secrets_by_service(secret).items()
+        for name, value in values.items()
+        if value == key
+    }
+    assert holders == {("api", "ADPULSE_DASHBOARD_API_KEY"), ("dashboard", "ADPULSE_API_KEY")}
+    assert key not in plain.values()
+    assert is_well_formed(key), "the API refuses to register a key of another form"
 
 
 def test_a_password_with_url_characters_survives_the_join() -> None:
@@ -346,10 +370,12 @@ def test_the_program_s_constants_the_deploy_copies_are_the_program_s() -> None:
     assert stack_facts.MSK_SECRET_PREFIX == msk.MSK_SECRET_PREFIX
     assert stack_facts.scram_secret_prefix("prod") == msk.scram_secret_prefix("adpulse", "prod")
     assert stack_facts.name_prefix("prod") == names.name_prefix("prod")
-    assert (stack_facts.API_PORT, stack_facts.DASHBOARD_PORT) == (
+    assert (stack_facts.API_PORT, stack_facts.DASHBOARD_PORT, stack_facts.METRICS_PORT) == (
         network.API_PORT,
         network.DASHBOARD_PORT,
+        network.METRICS_PORT,
     )
+    assert stack_facts.METRICS_PORT == Settings.model_fields["metrics_port"].default
     assert stack_facts.KAFKA_SECURITY_PROTOCOL == msk.SECURITY_PROTOCOL
     assert stack_facts.KAFKA_SASL_MECHANISM == msk.SASL_MECHANISM
     assert stack_facts.postgres_url("h", 5432, "adpulse") == database.postgres_url("h")

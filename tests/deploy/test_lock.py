@@ -1,13 +1,14 @@
 """deploy.lock and deploy.audit against real Debian hosts: one winner of a race, owner-checked
-release and unlock, stale and unknown locks reported with owner and age, an audit log that
-takes lines and refuses secrets."""
+and atomic release and unlock, a lock out of the services' reach, stale and unknown locks
+reported with owner and age, an audit log that takes lines and refuses secrets."""
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,8 @@ from tests.support.hosts import Host
 
 T0 = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
 COMMAND = "adpulse deploy --stack prod"
-LOCK_DIR = "/var/lib/adpulse/deploy.lock"
+LOCK_DIR = str(lock.LOCK_DIR)
+LOCK_PARENT = "/var/lib/adpulse-deploy"
 AUDIT_LOG = "/var/log/adpulse/audit.log"
 
 
@@ -36,7 +38,7 @@ def known(tmp_path: Path, host: Host) -> Path:
 def host(test_hosts: list[Host]) -> Iterator[Host]:
     """The second test host, with no lock and no audit log before and after the test."""
     chosen = test_hosts[1]
-    clean = f"rm -rf {LOCK_DIR} {AUDIT_LOG}"
+    clean = f"rm -rf {LOCK_PARENT} {AUDIT_LOG}"
     assert chosen.ssh(clean).returncode == 0
     yield chosen
     assert chosen.ssh(clean).returncode == 0
@@ -157,15 +159,15 @@ def test_a_lock_whose_info_is_still_being_written_is_waited_for_not_called_unkno
 
 def test_a_full_disk_is_one_clear_error_and_leaves_no_half_made_lock(conn: Connection) -> None:
     conn.run(
-        "mkdir -p /var/lib/adpulse && mount -t tmpfs -o size=64k tmpfs /var/lib/adpulse && "
-        "{ dd if=/dev/zero of=/var/lib/adpulse/fill bs=4k 2>/dev/null || true; }"
+        f"mkdir -p {LOCK_PARENT} && mount -t tmpfs -o size=64k,mode=0700 tmpfs {LOCK_PARENT} && "
+        f"{{ dd if=/dev/zero of={LOCK_PARENT}/fill bs=4k 2>/dev/null || true; }}"
     )
     try:
         with pytest.raises(LockError) as err:
             acquire(conn, "prod", "alice@laptop", "abc123", COMMAND, now=T0)
         assert conn.run(f"test -e {LOCK_DIR}", check=False).code == 1
     finally:
-        conn.run("umount /var/lib/adpulse")
+        conn.run(f"umount {LOCK_PARENT}")
     assert str(err.value) == (
         f"stack prod: cannot take the deploy lock on {conn.target.name}: cannot write "
         f"{LOCK_DIR}/info.json: cat: write error: No space left on device"
@@ -288,3 +290,90 @@ def test_ages_read_like_a_person_would_say_them() -> None:
     ] == ["0 s ago", "42 s ago", "12 min ago", "3 h 5 min ago", "2 days ago"]
     held = Holder(T0, timedelta(hours=2), "missing", None)
     assert held.stale and held.describe().startswith("an unknown deployer since 2024-05-01 10:00")
+
+
+# --- out of the services' reach, and atomic removal -----------------------------------------
+
+
+def test_the_lock_is_out_of_reach_of_the_service_user(conn: Connection) -> None:
+    # the services' state directory, theirs as the layout says (here `nobody` plays them)
+    conn.run("install -d -m 750 -o nobody -g nogroup /var/lib/adpulse")
+    try:
+        taken = acquire(conn, "prod", "alice@laptop", "abc123", COMMAND, now=T0)
+        for attempt in (f"cat {LOCK_DIR}/info.json", f"mv {LOCK_DIR} /tmp/x", f"rm -rf {LOCK_DIR}"):
+            as_service = f"runuser -u nobody -- sh -c {shlex.quote(attempt)}"
+            assert conn.run(as_service, check=False).code != 0, attempt
+        assert conn.run(f"cat {LOCK_DIR}/info.json").stdout == taken.info
+        parent = conn.run(f"stat -c '%a %U %G' {LOCK_PARENT}").stdout.split()
+    finally:
+        conn.run("rm -rf /var/lib/adpulse")
+    assert parent == ["700", "root", "root"]
+
+
+RACE_DIR = "/run/adpulse-race"
+# Stands in for sha256sum on the host: the real one, then on its Nth call the race's step N,
+# if there is one (its output kept out of the digest).
+HOOK = f"""#!/bin/sh
+n=$(($(cat {RACE_DIR}/calls 2>/dev/null || echo 0) + 1)); echo "$n" > {RACE_DIR}/calls
+/usr/bin/sha256sum "$@"; code=$?
+if [ -x {RACE_DIR}/step$n ]; then {RACE_DIR}/step$n >/dev/null 2>&1; fi
+exit $code
+"""
+
+
+@pytest.fixture
+def race_step(conn: Connection) -> Iterator[Callable[[int, str], None]]:
+    """`race_step(n, script)`: run `script` on the host right after the lock code's nth
+    `sha256sum`, i.e. in the gap between its look at info.json and its next step: what another
+    deployer could do there once in a while, made to happen every time."""
+    conn.run(f"mkdir -p {RACE_DIR}")
+    conn.put("/usr/local/sbin/sha256sum", HOOK.encode(), mode=0o755)
+    assert conn.run("command -v sha256sum").stdout.strip() == "/usr/local/sbin/sha256sum"
+
+    def step(n: int, script: str) -> None:
+        conn.put(f"{RACE_DIR}/step{n}", f"#!/bin/sh\nset -e\n{script}\n".encode(), mode=0o755)
+
+    yield step
+    conn.run(f"rm -rf {RACE_DIR} /usr/local/sbin/sha256sum")
+
+
+def take_as(conn: Connection, owner: str, version: str) -> tuple[str, str]:
+    """(info.json of a lock `owner` holds, a shell command that makes it the lock), for a step."""
+    info = {"owner": owner, "version": version, "started_at": "2024-05-01T10:00:00Z"}
+    text = json.dumps({**info, "pid": 7, "command": COMMAND, "lock_id": owner}) + "\n"
+    conn.put(f"{RACE_DIR}/{owner}.json", text.encode())
+    return text, f"mkdir {LOCK_DIR}; cp {RACE_DIR}/{owner}.json {LOCK_DIR}/info.json"
+
+
+def test_a_lock_replaced_while_being_released_is_left_to_its_new_holder(
+    conn: Connection, race_step: Callable[[int, str], None]
+) -> None:
+    alices = acquire(conn, "prod", "alice@laptop", "abc123", COMMAND, now=T0)
+    carols, carol_takes = take_as(conn, "carol@c", "fed789")
+    # just after release() saw alice's info.json: the lock is cleared and carol takes it
+    race_step(1, f"rm -rf {LOCK_DIR}; {carol_takes}")
+    with pytest.raises(LockError, match=r"lock on \S+ is held by carol@c \(version fed789"):
+        release(conn, alices)
+    assert conn.run(f"cat {LOCK_DIR}/info.json").stdout == carols
+    assert conn.run(f"ls -A {LOCK_PARENT}").stdout.split() == ["deploy.lock"]
+
+
+def test_a_lock_replaced_and_taken_again_while_being_released_is_kept_aside(
+    conn: Connection, race_step: Callable[[int, str], None]
+) -> None:
+    alices = acquire(conn, "prod", "alice@laptop", "abc123", COMMAND, now=T0)
+    carols, carol_takes = take_as(conn, "carol@c", "fed789")
+    daves, dave_takes = take_as(conn, "dave@d", "0a1b2c")
+    race_step(1, f"rm -rf {LOCK_DIR}; {carol_takes}")  # as above...
+    race_step(2, dave_takes)  # ...and dave takes the name while carol's lock is moved away
+    with pytest.raises(LockError) as err:
+        release(conn, alices)
+    aside = conn.run(f"ls -d {LOCK_PARENT}/.deploy.lock.removing.*").stdout.strip()
+    assert str(err.value) == (
+        f"stack prod: the deploy lock on {conn.target.name} was replaced while it was being "
+        "removed, and a new lock was taken before it could be put back; the replaced one is kept "
+        f"in {aside} on {conn.target.name}: nothing else changed; check who deploys (audit log: "
+        f"{conn.target.name}:{AUDIT_LOG}) before going on"
+    )
+    assert conn.run(f"cat {LOCK_DIR}/info.json").stdout == daves
+    assert conn.run(f"cat {aside}/info.json").stdout == carols

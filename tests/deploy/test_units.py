@@ -41,7 +41,10 @@ SECRET = {
         "ADPULSE_KAFKA_SASL_PASSWORD": "fixture-kafka-Zq8v#2 $HOME",
         "ADPULSE_CLICKHOUSE_INGEST_PASSWORD": 'fixture-ingest-"quoted"-p4ss',
     },
-    "api": {"ADPULSE_CLICKHOUSE_API_PASSWORD": "fixture-api-back\\slash-`x`"},
+    "api": {
+        "ADPULSE_CLICKHOUSE_API_PASSWORD": "fixture-api-back\\slash-`x`",
+        "ADPULSE_DASHBOARD_API_KEY": "fixture-dashkey-adp_3Wq8Rz",
+    },
     "dashboard": {"ADPULSE_API_KEY": "fixture-apikey-adp_7Yt3kQ"},
 }
 SECRET_VALUES = [v for values in SECRET.values() for v in values.values()]

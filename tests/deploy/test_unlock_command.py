@@ -16,7 +16,7 @@ from deploy.ssh import Connection, Target, connect
 from tests.deploy.test_commands import outputs_on, run
 from tests.support.hosts import Host
 
-LOCK_DIR = "/var/lib/adpulse/deploy.lock"
+LOCK_DIR = "/var/lib/adpulse-deploy/deploy.lock"
 AUDIT_LOG = "/var/log/adpulse/audit.log"
 
 

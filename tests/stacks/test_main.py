@@ -39,6 +39,7 @@ REQUIRED = {
     "clickhouse_password_secret_arn",
     "postgres_password_secret_arn",
     "postgres_master_secret_arn",
+    "dashboard_api_key_secret_arn",
 }
 # Where a secret may appear in resource inputs: the vault, and Redis (which needs its token).
 SECRET_HOMES = {

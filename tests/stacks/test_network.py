@@ -20,6 +20,7 @@ from stacks.network import (
     AZ_COUNT,
     ENDPOINTS_WARNING,
     INTERFACE_ENDPOINTS,
+    METRICS_PORT,
     VPC_CIDR,
     ingress_policy,
     subnet_cidrs,
@@ -205,6 +206,7 @@ def test_each_service_admits_only_its_clients(program: ModuleType) -> Output[Non
         assert admitted[("redis", 6379)] == {"app"}
         assert admitted[("postgres", 5432)] == {"app"}
         assert admitted[("app", 3000)] == {"alb"}
+        assert admitted[("app", 9108)] == {VPC_CIDR}, "the consumer's health, from the VPC only"
         assert ("app", 8000) not in admitted, "no API through the ALB without apiHostname"
         assert admitted[("clickhouse", 9363)] == {VPC_CIDR}
         for port in (9009, 9181, 9234, 9000, 8123):
@@ -230,6 +232,14 @@ def test_ssh_only_from_the_bastion_cidr_when_one_is_set() -> None:
         ("clickhouse", ("bastion", "203.0.113.7/32")),
     }
     assert not [rule for rule in ingress_policy(None) if rule[1] == 22]
+
+
+def test_the_metrics_port_the_vpc_may_reach_is_the_consumers() -> None:
+    from adpulse.settings import Settings
+
+    assert METRICS_PORT == Settings.model_fields["metrics_port"].default
+    metrics = [(g, s) for g, p, s, _ in ingress_policy("203.0.113.7/32", True) if p == METRICS_PORT]
+    assert metrics == [("app", ("vpc", VPC_CIDR))], "not the ALB, the bastion or the internet"
 
 
 def test_the_alb_reaches_the_api_port_only_when_the_api_has_a_host_name() -> None:

@@ -7,9 +7,12 @@ import json
 
 import pytest
 
+from adpulse.metadata import api_keys
 from stacks.inventory import Inventory
+from stacks.policy import POLICIES, judge
 from stacks.secret_store import (
     GENERATED_LENGTH,
+    GENERATED_PREFIX,
     RECOVERY_WINDOW_DAYS,
     SECRET_KEYS,
     STACK_ONLY_KEYS,
@@ -21,6 +24,7 @@ from tests.stacks.conftest import SECRETS, Mocks, of_type, secret_value
 
 SECRET = "aws:secretsmanager/secret:Secret"
 APP_PASSWORD = "postgres-app-password"
+DASHBOARD_KEY = "dashboard-api-key"
 VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
 PASSWORD = "random:index/randomPassword:RandomPassword"
 
@@ -80,9 +84,10 @@ def test_each_secret_has_a_per_stack_prefix_a_unique_suffix_and_a_recovery_windo
 def test_overrides_are_stored_marked_secret_and_nothing_is_generated_for_them(
     mocks: Mocks,
 ) -> None:
-    """The session's config sets every override; the Postgres app password has none."""
+    """The session's config sets every override; the stack-only secrets have none."""
     overridden = set(SECRET_KEYS)
-    assert APP_PASSWORD not in overridden and APP_PASSWORD in STACK_ONLY_KEYS
+    assert not overridden & {APP_PASSWORD, DASHBOARD_KEY}
+    assert {APP_PASSWORD, DASHBOARD_KEY} <= set(STACK_ONLY_KEYS)
     stored = {
         secret_value(v.inputs["secretString"])
         for v in of_type(mocks, VERSION)
@@ -101,6 +106,53 @@ def test_the_postgres_app_password_is_generated_and_only_in_its_secret(mocks: Mo
     (version,) = [v for v in of_type(mocks, VERSION) if v.name == f"adpulse-{APP_PASSWORD}-version"]
     assert secret_value(version.inputs["secretString"]) == password.outputs["result"]
     assert str(password.outputs["result"]).isalnum()
+
+
+def test_the_dashboard_key_is_generated_as_an_adpulse_api_key(mocks: Mocks) -> None:
+    """What the API registers and `adpulse apikey create` would make: `adp_` and 256 bits of
+    letters and digits, stored marked secret in its own vault entry, and nowhere else."""
+    assert GENERATED_PREFIX == {DASHBOARD_KEY: api_keys.KEY_PREFIX}
+    (password,) = [p for p in of_type(mocks, PASSWORD) if DASHBOARD_KEY in p.name]
+    assert password.inputs == {"length": 43, "special": False}
+    (version,) = [
+        v for v in of_type(mocks, VERSION) if v.name == f"adpulse-{DASHBOARD_KEY}-version"
+    ]
+    key = secret_value(version.inputs["secretString"])
+    assert key == api_keys.KEY_PREFIX + password.outputs["result"]
+    assert api_keys.is_well_formed(key)
+    holders = [
+        (r.name, name)
+        for r in mocks.resources
+        for name, value in r.inputs.items()
+        if password.outputs["result"] in json.dumps(value, default=str)
+    ]
+    assert holders == [(version.name, "secretString")]
+
+
+def test_the_dashboard_key_reaches_the_app_hosts_by_arn_only(prod_inventory: Inventory) -> None:
+    """No value in user data, tags or outputs (the policies search for it: it is a secret of
+    the program); the ARN is exported and readable by the app hosts' role alone."""
+    (secret,) = [s for s in prod_inventory.of_type(SECRET) if s.name == f"adpulse-{DASHBOARD_KEY}"]
+    (version,) = [
+        v for v in prod_inventory.of_type(VERSION) if v.name == f"adpulse-{DASHBOARD_KEY}-version"
+    ]
+    key = secret_value(version.inputs["secretString"])
+    assert key in prod_inventory.secret_values
+    checks = [p for p in POLICIES if p.id in ("inputs-no-plain-secret", "outputs-no-plain-secret")]
+    assert [(v.policy.id, v.findings) for v in judge(prod_inventory, checks)] == [
+        (p.id, ()) for p in checks
+    ]
+    exports = {e.name: e.value for e in prod_inventory.exports}
+    arn = secret.outputs["arn"]
+    assert exports["dashboard_api_key_secret_arn"] == arn
+    assert exports["clickhouse_secret_arns"][DASHBOARD_KEY] == arn
+    readers = {
+        policy.name: json.loads(policy.inputs["policy"])["Statement"][0]["Resource"]
+        for policy in prod_inventory.of_type("aws:iam/rolePolicy:RolePolicy")
+        if policy.name.endswith("-secrets")
+    }
+    assert arn in readers["adpulse-app-secrets"]
+    assert arn not in readers["adpulse-clickhouse-secrets"]
 
 
 def _generated(inventory: Inventory) -> dict[str, str]:
@@ -123,10 +175,13 @@ def test_without_overrides_every_secret_is_generated_and_stays_secret(
             assert password.settings == {"length": GENERATED_LENGTH[key], "special": False}
     versions = {v.name.removeprefix("adpulse-"): v for v in dev_inventory.of_type(VERSION)}
     for key, value in generated.items():
-        assert secret_value(versions[f"{key}-version"].inputs["secretString"]) == value
+        stored = secret_value(versions[f"{key}-version"].inputs["secretString"])
+        assert stored == GENERATED_PREFIX.get(key, "") + value
     (redis,) = dev_inventory.of_type("aws:elasticache/replicationGroup:ReplicationGroup")
     assert secret_value(redis.inputs["authToken"]) == generated["redis-auth-token"]
-    assert set(generated.values()) <= set(dev_inventory.secret_values)
+    # What the policies search every input and output for: each value as it is stored.
+    in_vault = {GENERATED_PREFIX.get(key, "") + value for key, value in generated.items()}
+    assert in_vault <= set(dev_inventory.secret_values)
 
 
 def test_no_generated_secret_reaches_a_plain_export(dev_inventory: Inventory) -> None:

@@ -217,6 +217,84 @@ def haproxy(root: Path, names: tuple[str, ...] = ("app-1", "app-2", "app-3")) ->
             server.close()
 
 
+TARGETS_CONFIG = """global
+    stats socket {root}/admin.sock level admin mode 600
+    stats timeout 10s
+    maxconn 512
+
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 30s
+    timeout server 30s
+    timeout check 2s
+    retries 0
+{sections}
+"""
+SECTION = """
+frontend {backend}_in
+    bind 127.0.0.1:{port}
+    default_backend {backend}
+
+backend {backend}
+    balance roundrobin
+    option httpchk GET {check}
+    default-server check inter 500ms fall 2 rise 2
+{servers}
+"""
+
+
+@dataclass
+class Frontends:
+    """A running haproxy over real hosts: a frontend port per backend, its admin socket."""
+
+    ports: Mapping[str, int]
+    socket_path: Path
+    proc: subprocess.Popen[bytes]
+
+    def url(self, backend: str, path: str) -> str:
+        return f"http://127.0.0.1:{self.ports[backend]}{path}"
+
+
+@contextmanager
+def haproxy_over(
+    root: Path, backends: Mapping[str, tuple[str, Mapping[str, str]]]
+) -> Iterator[Frontends]:
+    """HAProxy with one frontend and backend per entry of `backends`: name -> (health check
+    path, {server name: "ip:port"}); stopped on exit."""
+    binary = shutil.which("haproxy")
+    if binary is None:
+        raise RuntimeError("haproxy is not installed: `apt-get install haproxy` (.ci/run does)")
+    ports = {name: free_port() for name in backends}
+    sections = "".join(
+        SECTION.format(
+            backend=name,
+            port=ports[name],
+            check=check,
+            servers="\n".join(f"    server {s} {addr}" for s, addr in servers.items()),
+        )
+        for name, (check, servers) in backends.items()
+    )
+    config = root / "haproxy.cfg"
+    config.write_text(TARGETS_CONFIG.format(root=root, sections=sections))
+    check = subprocess.run([binary, "-c", "-f", str(config)], capture_output=True, text=True)
+    if check.returncode != 0:
+        raise RuntimeError(f"haproxy refused {config}: {check.stderr}")
+    log = root / "haproxy.log"
+    with log.open("wb") as out:
+        proc = spawn([binary, "-f", str(config), "-db"], out=out)
+    try:
+        fronts = Frontends(ports, root / "admin.sock", proc)
+        deadline = time.monotonic() + 10
+        while not fronts.socket_path.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"haproxy did not start: {log.read_text()}")
+            time.sleep(0.05)
+        yield fronts
+    finally:
+        stop(proc, timeout=5)
+
+
 def get(url: str, timeout: float = 10.0) -> str:
     """The body of `GET url`: the name of the server that answered."""
     with urllib.request.urlopen(url, timeout=timeout) as answer:

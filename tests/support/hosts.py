@@ -99,18 +99,25 @@ def skip_unless_possible() -> None:
 # --- the image ------------------------------------------------------------------------------
 
 
-def recipe_hash() -> str:
+def recipe_hash(packages: str = PACKAGES) -> str:
     """Names the cached image: changes whenever what goes into it does."""
-    recipe = json.dumps([SUITE, PACKAGES, RECIPE]).encode()
+    recipe = json.dumps([SUITE, packages, RECIPE]).encode()
     return hashlib.sha256(recipe).hexdigest()[:12]
 
 
-def build_root(cache_dir: Path = CACHE_DIR) -> Path:
-    """The Debian 12 root all hosts boot, built once into `cache_dir` and reused after.
+def with_packages(*extra: str) -> str:
+    """The debootstrap `--include` list of an image with `extra` Debian packages besides the
+    ones every host has (PACKAGES): such an image is cached under a name of its own."""
+    return ",".join([PACKAGES, *extra])
+
+
+def build_root(cache_dir: Path = CACHE_DIR, packages: str = PACKAGES) -> Path:
+    """The Debian 12 root all hosts boot, built once into `cache_dir` and reused after;
+    `packages` (see `with_packages`) is what debootstrap includes.
 
     Built into a temporary folder and renamed, so a root that exists is complete; a lock makes
     a second session wait for a build under way instead of starting its own."""
-    target = cache_dir / f"adpulse-test-root-{recipe_hash()}"
+    target = cache_dir / f"adpulse-test-root-{recipe_hash(packages)}"
     if target.is_dir():
         return target
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -122,7 +129,7 @@ def build_root(cache_dir: Path = CACHE_DIR) -> Path:
             _remove_tree(stale)  # a build killed half-way; we hold the lock, so none runs now
         tmp = cache_dir / f".{target.name}.tmp-{os.getpid()}"
         log = cache_dir / f".{target.name}.log"
-        command = ["debootstrap", "--variant=minbase", f"--include={PACKAGES}", SUITE]
+        command = ["debootstrap", "--variant=minbase", f"--include={packages}", SUITE]
         try:
             _run_logged([*command, str(tmp), MIRROR], log, BUILD_TIMEOUT)
             _finish_root(tmp)
@@ -243,10 +250,13 @@ def _drain(channel: Any, deadline: float, what: str) -> tuple[str, str]:
 
 
 @contextmanager
-def boot_hosts(n: int, *, cache_dir: Path = CACHE_DIR) -> Iterator[list[Host]]:
+def boot_hosts(
+    n: int, *, cache_dir: Path = CACHE_DIR, packages: str = PACKAGES
+) -> Iterator[list[Host]]:
     """`n` booted hosts on a bridge of their own, ready for ssh (sshd answers and systemd says
-    running or degraded); all powered off and removed on exit, even on error."""
-    root = build_root(cache_dir)
+    running or degraded); all powered off and removed on exit, even on error. `packages`: the
+    image's package list (`with_packages`)."""
+    root = build_root(cache_dir, packages)
     net = _open_network()
     hosts: list[Host] = []
     ready: set[str] = set()

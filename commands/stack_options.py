@@ -1,0 +1,155 @@
+"""Options of the commands that reach a stack's hosts, declared once (as `adpulse deploy` has
+them), and their parsing into what `deploy/` takes: a `Source` and an `Access`.
+
+Light imports only: `adpulse --help` loads this module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from deploy.sources import Source
+    from deploy.ssh import Access
+
+StackOption = Annotated[
+    str, typer.Option("--stack", help="The Pulumi stack.", envvar="ADPULSE_STACK")
+]
+# For commands that run locally unless told otherwise: no environment variable, so a shell
+# that exports ADPULSE_STACK for deploys does not send `schema migrate` to production.
+OnStackOption = Annotated[
+    str | None,
+    typer.Option(
+        "--stack",
+        help="Run against this Pulumi stack's endpoints instead of local settings: on its first "
+        "app host over SSH, with the stack's admin credentials.",
+        show_default=False,
+    ),
+]
+OutputsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--outputs",
+        help="The stack's outputs saved by `pulumi stack output --json "
+        "--show-secrets > FILE` [default: ask the Pulumi CLI].",
+    ),
+]
+DiscoverOption = Annotated[
+    str | None,
+    typer.Option(
+        "--discover",
+        metavar="REGION",
+        help="Find the stack in AWS by its tags instead (boto3, the usual credentials).",
+    ),
+]
+StateOption = Annotated[
+    Path, typer.Option(help="Where the stack's known_hosts is kept.", envvar="ADPULSE_STATE_DIR")
+]
+SshUserOption = Annotated[str, typer.Option(help="The login user.")]
+SshKeyOption = Annotated[
+    Path | None, typer.Option(help="The private key [default: your ssh-agent's keys].")
+]
+BastionOption = Annotated[
+    str | None,
+    typer.Option(
+        "--bastion",
+        metavar="[USER@]HOST[:PORT]",
+        help="Reach the hosts through this jump host (its key in the stack's known_hosts too; "
+        "the user defaults to --ssh-user).",
+    ),
+]
+ProxyCommandOption = Annotated[
+    str | None,
+    typer.Option(
+        "--proxy-command",
+        help="Carry SSH over this command, as OpenSSH's ProxyCommand (%h host, %p port, "
+        "%i instance id); SSM: `aws ssm start-session --target %i --document-name "
+        "AWS-StartSSHSession --parameters portNumber=%p`.",
+    ),
+]
+ReleaseOption = Annotated[
+    str | None,
+    typer.Option(
+        "--release",
+        metavar="VERSION",
+        help="With --stack: run the code of this installed release [default: the one the "
+        "hosts run].",
+    ),
+]
+
+
+@dataclass(frozen=True)
+class OnStack:
+    """Where a `--stack` command runs: the stack, its inventory's source, how to reach it."""
+
+    stack: str
+    source: Source
+    access: Access
+    release: str | None
+
+
+def access_of(
+    ssh_user: str,
+    ssh_key: Path | None,
+    bastion: str | None,
+    proxy_command: str | None,
+    state_dir: Path,
+) -> Access:
+    """The SSH options as one `Access`; `--bastion [USER@]HOST[:PORT]` parsed."""
+    from adpulse.errors import ConfigError
+    from deploy.ssh import Access, Target
+
+    jump = None
+    if bastion is not None:
+        user, _, rest = bastion.rpartition("@")
+        host, _, port = rest.partition(":")
+        if not host or (port and not port.isdigit()):
+            raise ConfigError(
+                f"--bastion {bastion!r} is not [USER@]HOST[:PORT], e.g. admin@203.0.113.7:22"
+            )
+        jump = Target(host, host, int(port or 22), user=user or ssh_user)
+    return Access(ssh_user, ssh_key, jump, proxy_command, state_dir)
+
+
+def on_stack(
+    stack: str | None,
+    outputs: Path | None,
+    discover: str | None,
+    access: Access,
+    release: str | None,
+    local_only: dict[str, object] | None = None,
+) -> OnStack | None:
+    """The stack to run on, or None to run locally. Raises ConfigError, naming the option,
+    for a stack option without --stack, or a local-only option (`local_only`, set ones only)
+    with it."""
+    from adpulse.errors import ConfigError
+    from deploy.sources import Source
+
+    if stack is None:
+        given = [
+            name
+            for name, value in (
+                ("--outputs", outputs),
+                ("--discover", discover),
+                ("--release", release),
+                ("--bastion", access.jump),
+                ("--proxy-command", access.proxy_command),
+                ("--ssh-key", access.key_file),
+            )
+            if value is not None
+        ]
+        if given:
+            raise ConfigError(f"{given[0]} needs --stack NAME: it says how to reach a stack")
+        return None
+    for name, value in (local_only or {}).items():
+        if value is not None:
+            raise ConfigError(
+                f"{name} is for local runs: with --stack, the stack's own settings apply"
+            )
+    if outputs is not None and discover is not None:
+        raise ConfigError("give --outputs FILE or --discover REGION, not both")
+    return OnStack(stack, Source(outputs, discover), access, release)
