@@ -6,6 +6,7 @@ Parsing only; the work is in `cost/`. The report runs the stack's Pulumi program
 
 from __future__ import annotations
 
+import math
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -57,9 +58,23 @@ SetOption = Annotated[
         "e.g. usage.kafka_retention_hours=72) or price.KEY (a catalogue price in USD).",
     ),
 ]
+
+
+def _finite(value: float | None) -> float | None:
+    # the range check passes inf, which would end in an arithmetic traceback
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"{value:g} is not a number of events; give a finite number >= 0")
+    return value
+
+
 EventsOption = Annotated[
     float | None,
-    typer.Option("--events-per-day", min=0, help="Ad events a day [default: the seed's 200M]."),
+    typer.Option(
+        "--events-per-day",
+        min=0,
+        callback=_finite,
+        help="Ad events a day, 0 or more (0 prices the idle stack) [default: the seed's 200M].",
+    ),
 ]
 RegionOption = Annotated[
     str | None,

@@ -1,7 +1,7 @@
-"""`adpulse deploy trust | unlock | inventory`: the stack's hosts as the deploy reaches them.
+"""`adpulse deploy`, `adpulse rollback`, `adpulse status`, and `adpulse deploy trust | unlock |
+inventory`: the services onto the stack's hosts over SSH, and the hosts as the deploy sees them.
 
-Parsing only; the work is in `deploy/`. The rolling deploy itself (`adpulse deploy`, `status`,
-`rollback`) builds on these: its inventory and its strict host keys.
+Parsing only; the work is in `deploy/` (`deploy.run` for the rolling deploy).
 """
 
 from __future__ import annotations
@@ -11,38 +11,33 @@ from typing import Annotated
 
 import typer
 
+from commands.stack_options import (
+    BastionOption,
+    DiscoverOption,
+    OutputsOption,
+    ProxyCommandOption,
+    SshKeyOption,
+    SshUserOption,
+    StackOption,
+    StateOption,
+)
+
 deploy_app = typer.Typer(
-    help="The services onto the stack's hosts over SSH. Start with `adpulse deploy trust`.",
+    help="Deploy the services onto the stack's app hosts over SSH, one host at a time.\n\n"
+    "First time: `adpulse deploy trust --stack NAME` records the hosts' SSH keys; then "
+    "`adpulse deploy --stack NAME --dry-run` shows the plan and `adpulse deploy --stack NAME` "
+    "carries it out. `adpulse status` and `adpulse rollback` follow it.",
     no_args_is_help=True,
 )
 
+__all__ = ["DiscoverOption", "OutputsOption", "StackOption", "StateOption", "register"]
+
 
 def register(app: typer.Typer) -> None:
+    from commands import rollout
+
+    rollout.attach(deploy_app, app)
     app.add_typer(deploy_app, name="deploy")
-
-
-StackOption = Annotated[
-    str, typer.Option("--stack", help="The Pulumi stack.", envvar="ADPULSE_STACK")
-]
-OutputsOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--outputs",
-        help="The stack's outputs saved by `pulumi stack output --json "
-        "--show-secrets > FILE` [default: ask the Pulumi CLI].",
-    ),
-]
-DiscoverOption = Annotated[
-    str | None,
-    typer.Option(
-        "--discover",
-        metavar="REGION",
-        help="Find the stack in AWS by its tags instead (boto3, the usual credentials).",
-    ),
-]
-StateOption = Annotated[
-    Path, typer.Option(help="Where the stack's known_hosts is kept.", envvar="ADPULSE_STATE_DIR")
-]
 
 
 @deploy_app.command("trust")
@@ -54,7 +49,10 @@ def deploy_trust(
         list[str] | None,
         typer.Option("--host", help="Only this host (repeatable), e.g. after replacing it."),
     ] = None,
-    ssh_user: Annotated[str, typer.Option(help="The login user.")] = "admin",
+    ssh_user: SshUserOption = "admin",
+    ssh_key: SshKeyOption = None,
+    bastion: BastionOption = None,
+    proxy_command: ProxyCommandOption = None,
     yes: Annotated[bool, typer.Option("--yes", help="Record without asking.")] = False,
     state_dir: StateOption = Path(".adpulse"),
 ) -> None:
@@ -63,15 +61,17 @@ def deploy_trust(
     Compare each printed fingerprint with the host's console output (EC2: Actions > Monitor >
     Get system log, the lines after `BEGIN SSH HOST KEY FINGERPRINTS`) before answering yes.
     Every later deploy refuses a host whose key is not recorded or has changed."""
+    from commands.stack_options import access_of
     from commands.support import domain_errors
     from deploy.sources import Source, load, targets
     from deploy.ssh import fingerprint, known_hosts_path, scan, trust
 
     with domain_errors():
+        access = access_of(ssh_user, ssh_key, bastion, proxy_command, state_dir)
         inv = load(stack, Source(outputs, discover))
         chosen = targets(inv, ssh_user, host)
         # Scanned once: what is recorded is exactly what was shown and confirmed.
-        found = {target: scan(target) for target in chosen}
+        found = {target: scan(target, access, stack) for target in chosen}
         for target, keys in found.items():
             for kind, key in keys:
                 typer.echo(f"{target.name} {target.address} {kind} {fingerprint(key)}")
@@ -88,10 +88,10 @@ def deploy_unlock(
     stack: StackOption = "prod",
     outputs: OutputsOption = None,
     discover: DiscoverOption = None,
-    ssh_user: Annotated[str, typer.Option(help="The login user.")] = "admin",
-    ssh_key: Annotated[
-        Path | None, typer.Option(help="The private key [default: your ssh-agent's keys].")
-    ] = None,
+    ssh_user: SshUserOption = "admin",
+    ssh_key: SshKeyOption = None,
+    bastion: BastionOption = None,
+    proxy_command: ProxyCommandOption = None,
     yes: Annotated[bool, typer.Option("--yes", help="Clear without asking.")] = False,
     state_dir: StateOption = Path(".adpulse"),
 ) -> None:
@@ -100,11 +100,12 @@ def deploy_unlock(
     Clear it only when the deploy that took it is no longer running (killed, lost its
     connection): such a lock blocks every later deploy. Only the lock shown is cleared; the
     clearing goes into the audit log of the host that keeps the lock (the first app host)."""
+    from commands.stack_options import access_of
     from commands.support import domain_errors
     from deploy.audit import clear, default_owner
     from deploy.lock import Holder, lock_target
     from deploy.sources import Source, load
-    from deploy.ssh import connect, known_hosts_path
+    from deploy.ssh import open_host
 
     def ask(held: Holder) -> bool:
         typer.echo(f"stack {stack} is locked on {target.name} by {held.describe()}")
@@ -116,9 +117,10 @@ def deploy_unlock(
         )
 
     with domain_errors():
+        access = access_of(ssh_user, ssh_key, bastion, proxy_command, state_dir)
         inv = load(stack, Source(outputs, discover))
         target = lock_target(inv, ssh_user)
-        with connect(target, stack, known_hosts_path(stack, state_dir), ssh_key) as conn:
+        with open_host(target, stack, access) as conn:
             held, cleared = clear(conn, stack, default_owner(), ask, inv.secrets.values())
     if held is None:
         typer.echo(f"stack {stack} is not locked (its lock is kept on {target.name})")

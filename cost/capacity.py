@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cost.resources import Pricing, role_of
-from cost.traffic import GB, replicas_per_shard, stored_bytes
+from cost.traffic import GIB, replicas_per_shard, stored_bytes
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ def clickhouse_fit(p: Pricing) -> Fit | None:
         return None
     shards, _ = replicas_per_shard(p)
     u = p.usage
-    needed = stored_bytes(p) / shards / GB
+    needed = stored_bytes(p) / shards / GIB
     volume = min(sizes)
     return Fit(
         "ClickHouse node",
@@ -79,7 +79,7 @@ def kafka_fit(p: Pricing) -> Fit | None:
         / 24
         * rf
         / brokers
-        / GB
+        / GIB
     )
     return Fit(
         "MSK broker",

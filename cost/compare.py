@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 
 from cost.resources import Pricing, role_of
-from cost.traffic import GB, stored_bytes
+from cost.traffic import GIB, stored_bytes
 
 # Memory of the instance types stacks/ accepts for ClickHouse (AWS EC2 instance type pages).
 MEMORY_GIB = {
@@ -88,7 +88,7 @@ def kinesis(p: Pricing, versus: float) -> list[Alternative]:
     shard = p.catalogue.price("kinesis/shard", p.region)
     put = p.catalogue.price("kinesis/put-units", p.region)
     provisioned = shards * p.hours * shard.usd + units / 1e6 * put.usd
-    gb = month_events * u.kafka_bytes_per_event / GB
+    gb = month_events * u.kafka_bytes_per_event / GIB
     stream = p.catalogue.price("kinesis/on-demand/stream", p.region)
     ingest = p.catalogue.price("kinesis/on-demand/ingest", p.region)
     retrieve = p.catalogue.price("kinesis/on-demand/retrieve", p.region)

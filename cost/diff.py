@@ -26,9 +26,25 @@ def slot(line: Line) -> tuple[str, str, str]:
         if key.startswith(prefix):
             key = generic
             break
-    # a resource may have two gp3 volumes (root and data) and usage lines share `usage`
-    what = line.item.split(":")[0] if line.resource == "usage" or key.startswith("ebs/") else ""
+    # usage lines all belong to `usage` and name their flow in `slot` (four share the inter-AZ
+    # price); a resource may have two gp3 volumes (root and data)
+    what = line.slot
+    if not what and (line.resource == "usage" or key.startswith("ebs/")):
+        what = line.item.split(":")[0]
     return (line.component, line.resource, f"{key}|{what}")
+
+
+def _slotted(lines: tuple[Line, ...]) -> dict[tuple[str, str, str], Line]:
+    """Lines by slot; a slot seen again gets its occurrence number, so no line is ever dropped."""
+    out: dict[tuple[str, str, str], Line] = {}
+    for line in lines:
+        component, resource, what = key = slot(line)
+        n = 1
+        while key in out:
+            n += 1
+            key = (component, resource, f"{what}#{n}")
+        out[key] = line
+    return out
 
 
 @dataclass(frozen=True)
@@ -53,8 +69,8 @@ class Change:
 
 def changes(before: Report, after: Report) -> list[Change]:
     """Every line whose cost moved, in the order of `before` then lines only `after` has."""
-    old = {slot(x): x for x in before.lines}
-    new = {slot(x): x for x in after.lines}
+    old = _slotted(before.lines)
+    new = _slotted(after.lines)
     out = []
     for key in [*old, *(k for k in new if k not in old)]:
         a, b = old.get(key), new.get(key)
@@ -104,11 +120,12 @@ def _rows(before: Report, after: Report) -> list[tuple[str, str, str, str, str]]
 
 def as_markdown(before: Report, after: Report, sets: list[str]) -> str:
     delta = after.total_monthly_usd - before.total_monthly_usd
+    share = f", {delta / before.total_monthly_usd * 100:+.1f}%" if before.total_monthly_usd else ""
     out = [
         f"### adpulse cost diff: stack `{before.stack}`, `{' '.join(sets)}`",
         "",
         f"**{usd(before.total_monthly_usd)} -> {usd(after.total_monthly_usd)} a month "
-        f"({delta:+,.2f} USD, {delta / before.total_monthly_usd * 100:+.1f}%)**",
+        f"({delta:+,.2f} USD{share})**",
         "",
         "| component | line | before | after | delta |",
         "|---|---|---:|---:|---:|",

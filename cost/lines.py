@@ -33,6 +33,9 @@ class Line:
     region: str
     source: str  # the catalogue source id
     basis: str = "resource"  # resource: from the program's settings; usage: from an assumption
+    # What the line pays for when price key and resource do not tell it apart (usage lines all
+    # belong to `usage`): `cost diff` pairs lines by it, so it names the flow, never a figure.
+    slot: str = ""
 
     @property
     def monthly_usd(self) -> float:
@@ -48,9 +51,20 @@ def priced(
     key: str,
     quantity: float,
     basis: str = "resource",
+    slot: str = "",
 ) -> Line:
     """A line for `quantity` of catalogue price `key` in `region`."""
     price = catalogue.price(key, region)
     return Line(
-        component, resource, item, quantity, price.unit, price.usd, key, region, price.source, basis
+        component,
+        resource,
+        item,
+        quantity,
+        price.unit,
+        price.usd,
+        key,
+        region,
+        price.source,
+        basis,
+        slot,
     )

@@ -28,6 +28,19 @@ def usd(value: float) -> str:
     return f"${value:,.2f}"
 
 
+def per_million(report: Report) -> str:
+    """USD per million events, or n/a for an idle stack (no events share its fixed cost)."""
+    value = report.per_million_events
+    return "n/a" if value is None else usd(value)
+
+
+def _idle(report: Report) -> str:
+    """Said of a stack priced at no events: all of its total is fixed cost."""
+    if report.events_per_month:
+        return ""
+    return " (no events: the total is the idle stack's fixed cost)"
+
+
 def _ordered(report: Report) -> list[str]:
     by = report.by_component
     return [c for c in COMPONENTS if c in by] + sorted(set(by) - set(COMPONENTS))
@@ -83,7 +96,7 @@ def as_markdown(report: Report) -> str:
         f"### adpulse cost: stack `{report.stack}` in {report.region}: "
         f"**{usd(report.total_monthly_usd)}/month**",
         "",
-        f"{report.usage.events_per_day:,.0f} events/day; {usd(report.per_million_events)} per "
+        f"{report.usage.events_per_day:,.0f} events/day{_idle(report)}; {per_million(report)} per "
         f"million events; one more month of raw retention {usd(report.retention_month_usd)}"
         f"/month. Prices: {c.origin} catalogue as of {c.as_of}, {c.hours_per_month:g} h/month.",
         "",
@@ -146,9 +159,9 @@ def as_table(report: Report) -> str:
         out.append("")
     out.append(f"TOTAL {usd(report.total_monthly_usd)} a month")
     out.append(
-        f"  {usd(report.per_million_events)} per million events at "
-        f"{report.usage.events_per_day:,.0f} events/day; one more month of raw retention "
-        f"adds {usd(report.retention_month_usd)}/month"
+        f"  {per_million(report)} per million events at "
+        f"{report.usage.events_per_day:,.0f} events/day{_idle(report)}; one more month of raw "
+        f"retention adds {usd(report.retention_month_usd)}/month"
     )
     if report.budget is not None:
         state = "OVER" if report.over_budget else "within"

@@ -18,14 +18,14 @@ from cost.compare import Alternative, clickhouse_cloud, kinesis
 from cost.lines import COMPONENTS, Line
 from cost.resources import Pricing, resource_lines
 from cost.traffic import (
-    GB,
+    GIB,
     NOT_BILLED,
     backup_copies,
     replicas_per_shard,
     stored_bytes,
     usage_lines,
 )
-from cost.usage import Usage
+from cost.usage import Usage, checked_events_per_day
 from stacks.inventory import Inventory
 
 # The seed's own figures: its three lines, its total and its budget (the project brief).
@@ -105,7 +105,10 @@ class Report:
         return self.usage.events_per_day * self.catalogue.hours_per_month / 24
 
     @property
-    def per_million_events(self) -> float:
+    def per_million_events(self) -> float | None:
+        """USD per million events; None for an idle stack, whose fixed cost no event shares."""
+        if self.events_per_month <= 0:
+            return None
         return self.total_monthly_usd / (self.events_per_month / 1e6)
 
     @property
@@ -151,6 +154,10 @@ def build_report(
     from stacks.inventory import ROOT, collect_with_config, read_stack_file
 
     sets = sets or Sets()
+    # usage first: a bad value is refused before the program runs under mocks (seconds)
+    usage = with_sets(defaults(), sets.usage)
+    if events_per_day is not None:
+        usage = replace(usage, events_per_day=checked_events_per_day(events_per_day))
     config = dict(sets.config)
     if region:
         config["aws:region"] = region
@@ -158,9 +165,6 @@ def build_report(
         stack_file = read_stack_file(stack, config_dir or ROOT)
         stack_file = replace(stack_file, config={**stack_file.config, **config})
         inventory = collect_with_config(stack, stack_file)
-    usage = with_sets(defaults(), sets.usage)
-    if events_per_day is not None:
-        usage = replace(usage, events_per_day=events_per_day)
     catalogue = (catalogue or cat.load()).with_overrides(sets.prices)
     report = price_inventory(inventory, catalogue, usage, budget)
     if not live_prices:
@@ -195,8 +199,10 @@ def price_inventory(
         "not priced: RDS backup storage within the free allowance (100% of the allocated "
         "storage), API calls to Secrets Manager, KMS and CloudWatch (cents), SNS alarm "
         "e-mails, AWS's free tier and the first 100 GB of internet egress",
-        f"steady state: ClickHouse holds {stored_bytes(p) / GB:,.0f} GB (one replica of every "
+        f"steady state: ClickHouse holds {stored_bytes(p) / GIB:,.0f} GB (one replica of every "
         "shard) once the raw and rollup retentions are full",
+        "GB is AWS's billing GB, 2^30 bytes (a GiB): bytes per event become billed GB at "
+        "1,073,741,824 bytes each, and volume sizes are GiB",
     ]
     notes.extend(skipped)
     low = sorted(
@@ -232,7 +238,7 @@ def price_inventory(
 def retention_month(p: Pricing) -> float:
     """What keeping one more month of raw events costs: gp3 on every replica, and S3 backups."""
     _, replicas = replicas_per_shard(p)
-    month_gb = p.usage.events_per_day * p.usage.clickhouse_bytes_per_event * p.hours / 24 / GB
+    month_gb = p.usage.events_per_day * p.usage.clickhouse_bytes_per_event * p.hours / 24 / GIB
     gp3 = p.catalogue.price("ebs/gp3/storage", p.region).usd
     s3 = p.catalogue.price("s3/standard/storage", p.region).usd
     return month_gb * (replicas * gp3 + backup_copies(p) * s3)
@@ -241,13 +247,14 @@ def retention_month(p: Pricing) -> float:
 def as_json(report: Report) -> dict[str, Any]:
     """The report as a JSON document (cost/report.schema.json)."""
     c = report.catalogue
+    per_million = report.per_million_events
     return {
         "stack": report.stack,
         "region": report.region,
         "currency": "USD",
         "total_monthly_usd": round(report.total_monthly_usd, 2),
         "by_component": {k: round(v, 2) for k, v in report.by_component.items()},
-        "per_million_events_usd": round(report.per_million_events, 4),
+        "per_million_events_usd": None if per_million is None else round(per_million, 4),
         "retention_month_usd": round(report.retention_month_usd, 2),
         "events_per_day": report.usage.events_per_day,
         "budget_usd": report.budget,

@@ -33,9 +33,10 @@ class Pricing:
         key: str,
         qty: float,
         basis: str = "resource",
+        slot: str = "",
     ) -> Line:
         name = r if isinstance(r, str) else r.name
-        return priced(self.catalogue, self.region, component, name, item, key, qty, basis)
+        return priced(self.catalogue, self.region, component, name, item, key, qty, basis, slot)
 
 
 def role_of(resource: Resource) -> str:

@@ -12,7 +12,11 @@ from collections.abc import Iterator
 from cost.lines import Line
 from cost.resources import Pricing, role_of
 
-GB = 1e9
+# AWS's billing GB is 2^30 bytes, a GiB: S3's FAQ turns byte-hours into GB-months at
+# 1,073,741,824 bytes per GB and its S3 Express example bills uploads at 1,048,576 KB per GB;
+# EBS, MSK and RDS volumes are sized in GiB. Every byte count becomes billed GB through this
+# one constant: S3 storage, inter-AZ and internet transfer, ALB bytes, the capacity check.
+GIB = 2**30
 # The node's backup timer keeps this many daily full BACKUPs unless the stack sets
 # adpulse:backupRetentionDays (stacks.config's default; a test holds the two equal).
 DEFAULT_BACKUP_RETENTION_DAYS = 14
@@ -64,7 +68,7 @@ def transfer(p: Pricing) -> Iterator[Line]:
     month_events = u.events_per_day * days(p)
     share = u.cross_az_share
     if p.inventory.of_type("aws:msk/cluster:Cluster"):
-        kafka_gb = month_events * u.kafka_bytes_per_event / GB
+        kafka_gb = month_events * u.kafka_bytes_per_event / GIB
         yield p.line(
             "network",
             "usage",
@@ -72,6 +76,7 @@ def transfer(p: Pricing) -> Iterator[Line]:
             "transfer/inter-az",
             2 * kafka_gb * share,
             "usage",
+            "inter-az/producers->msk",
         )
         yield p.line(
             "network",
@@ -80,9 +85,10 @@ def transfer(p: Pricing) -> Iterator[Line]:
             "transfer/inter-az",
             2 * kafka_gb * share,
             "usage",
+            "inter-az/msk->consumer",
         )
     insert = u.insert_bytes_per_event or u.kafka_bytes_per_event
-    insert_gb = month_events * insert / GB
+    insert_gb = month_events * insert / GIB
     yield p.line(
         "network",
         "usage",
@@ -90,10 +96,11 @@ def transfer(p: Pricing) -> Iterator[Line]:
         "transfer/inter-az",
         2 * insert_gb * share,
         "usage",
+        "inter-az/consumer->clickhouse",
     )
     _, replicas = replicas_per_shard(p)
     if replicas > 1:
-        part_gb = month_events * (u.clickhouse_bytes_per_event + u.rollup_bytes_per_event) / GB
+        part_gb = month_events * (u.clickhouse_bytes_per_event + u.rollup_bytes_per_event) / GIB
         yield p.line(
             "network",
             "usage",
@@ -102,6 +109,7 @@ def transfer(p: Pricing) -> Iterator[Line]:
             "transfer/inter-az",
             2 * part_gb * (replicas - 1),
             "usage",
+            "inter-az/clickhouse-replica->replica",
         )
 
 
@@ -109,7 +117,7 @@ def edge(p: Pricing) -> Iterator[Line]:
     u = p.usage
     if not p.inventory.of_type("aws:lb/loadBalancer:LoadBalancer"):
         return
-    gb_per_hour = u.api_requests_per_second * u.api_response_bytes * 3600 / GB
+    gb_per_hour = u.api_requests_per_second * u.api_response_bytes * 3600 / GIB
     lcu = max(
         gb_per_hour / LCU_GB_PER_HOUR,
         u.api_requests_per_second * u.alb_new_connections_share / LCU_NEW_CONNECTIONS_PER_S,
@@ -121,6 +129,7 @@ def edge(p: Pricing) -> Iterator[Line]:
         "elb/alb/lcu",
         lcu * p.hours,
         "usage",
+        "alb/lcu",
     )
     yield p.line(
         "edge",
@@ -129,6 +138,7 @@ def edge(p: Pricing) -> Iterator[Line]:
         "transfer/internet-out",
         gb_per_hour * p.hours,
         "usage",
+        "internet-out/api",
     )
 
 
@@ -136,7 +146,13 @@ def egress(p: Pricing) -> Iterator[Line]:
     u = p.usage
     if p.inventory.of_type("aws:ec2/natGateway:NatGateway"):
         yield p.line(
-            "network", "usage", "NAT data processed", "vpc/nat/data", u.nat_gb_per_month, "usage"
+            "network",
+            "usage",
+            "NAT data processed",
+            "vpc/nat/data",
+            u.nat_gb_per_month,
+            "usage",
+            "nat/data",
         )
     interface = [
         e
@@ -151,6 +167,7 @@ def egress(p: Pricing) -> Iterator[Line]:
             "vpc/endpoint/data",
             u.endpoint_gb_per_month,
             "usage",
+            "endpoint/data",
         )
 
 
@@ -165,7 +182,7 @@ def backups(p: Pricing) -> Iterator[Line]:
     u = p.usage
     if not p.inventory.of_type("aws:s3/bucket:Bucket"):
         return
-    gb = stored_bytes(p) / GB
+    gb = stored_bytes(p) / GIB
     copies = backup_copies(p)
     yield p.line(
         "backups",
@@ -174,6 +191,7 @@ def backups(p: Pricing) -> Iterator[Line]:
         "s3/standard/storage",
         copies * gb,
         "usage",
+        "s3/backups",
     )
     yield p.line(
         "backups",
@@ -182,6 +200,7 @@ def backups(p: Pricing) -> Iterator[Line]:
         "s3/put",
         u.backup_put_requests_per_day * days(p) / 1000,
         "usage",
+        "s3/backup-puts",
     )
 
 
@@ -229,6 +248,7 @@ def observability(p: Pricing) -> Iterator[Line]:
             "cloudwatch/metric",
             count,
             "usage",
+            "cloudwatch/custom-metrics",
         )
 
 

@@ -8,6 +8,7 @@ retentions default to the services' own settings (adpulse/settings.py).
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -133,7 +134,17 @@ def with_sets(usage: Usage, sets: Mapping[str, str]) -> Usage:
             value = float(text.replace("_", ""))
         except ValueError:
             raise UsageError(f"usage.{key} must be a number, not {text!r}") from None
-        if value < 0:
-            raise UsageError(f"usage.{key} must be >= 0, not {text!r}")
+        if not math.isfinite(value) or value < 0:
+            raise UsageError(f"usage.{key} must be a finite number >= 0, not {text!r}")
         changes[key] = value
     return replace(usage, **changes)
+
+
+def checked_events_per_day(value: float) -> float:
+    """`value` when it is a finite number >= 0 (0 prices an idle stack), else a UsageError."""
+    if not math.isfinite(value) or value < 0:
+        raise UsageError(
+            f"--events-per-day must be a finite number >= 0 (0 prices the idle stack), "
+            f"not {value:g}"
+        )
+    return value

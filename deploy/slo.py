@@ -171,6 +171,15 @@ def latency_window(
     return Window(after.url, summed, round(total.get(math.inf, 0.0)), restarted)
 
 
+def since_start(source: Scrape, skip_routes: frozenset[str] = PROBE_ROUTES) -> Window:
+    """Every API request the process served since it started (probe routes left out)."""
+    total: dict[float, float] = {}
+    for buckets in _histograms(source, skip_routes).values():
+        for le, count in buckets.items():
+            total[le] = total.get(le, 0.0) + count
+    return Window(source.url, tuple(sorted(total.items())), round(total.get(math.inf, 0.0)), False)
+
+
 def freshness_s(source: Scrape) -> float | None:
     """The consumer's freshness in seconds; None while it has written no event."""
     rows = _required(source, ROWS_WRITTEN, "counter", "consumer")

@@ -84,10 +84,9 @@ def _consumer(url: str) -> tuple[float | None, float | None]:
 
 def _api(url: str) -> tuple[float | None, int | None]:
     try:
-        scrape = slo.scrape(url, 3.0)
+        window = slo.since_start(slo.scrape(url, 3.0))
     except slo.MetricsError:
         return None, None
-    window = slo.latency_window(slo.Scrape(url, ""), scrape)
     if window.requests == 0:
         return None, 0
     return window.quantile(0.95) * 1000, window.requests

@@ -113,3 +113,46 @@ def test_catalogue_refresh_without_credentials_changes_nothing() -> None:
     code, _, err = run("cost", "catalogue", "refresh", "--region", "us-east-1")
     assert code == 1 and err.startswith("error: ") and err.count("\n") == 1
     assert (ROOT / "cost" / "catalogue.yaml").read_bytes() == before
+
+
+def test_zero_events_prices_the_idle_stack() -> None:
+    code, out, err = run("cost", "report", "--stack", "dev", "--events-per-day", "0")
+    assert code == 0, err
+    assert "n/a per million events at 0 events/day (no events: the total is the idle" in out
+    code, out, err = run(
+        "cost", "report", "--stack", "dev", "--events-per-day", "0", "--format", "json"
+    )
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["per_million_events_usd"] is None and doc["total_monthly_usd"] > 0
+    inter_az = [x for x in doc["lines"] if x["price_key"] == "transfer/inter-az"]
+    assert inter_az and all(x["monthly_usd"] == 0 for x in inter_az)
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [("-1", "greater than or equal to 0"), ("inf", "give a finite number >= 0")],
+)
+def test_a_negative_or_infinite_event_rate_is_bad_usage(value: str, says: str) -> None:
+    code, _, err = run("cost", "report", "--stack", "dev", f"--events-per-day={value}")
+    assert code == 2 and "Invalid value for '--events-per-day'" in err and says in err
+    code, _, err = run("cost", "diff", "--set", "egress=nat", f"--events-per-day={value}")
+    assert code == 2 and "'--events-per-day'" in err
+
+
+def test_diff_of_a_usage_change_shows_every_inter_az_flow_it_moves() -> None:
+    code, out, err = run(
+        "cost", "diff", "--stack", "prod", "--format", "json", "--set", "usage.cross_az_share=0.5"
+    )
+    assert code == 0, err
+    doc = json.loads(out)
+    moved = [c["item"].split(" (")[0] for c in doc["changes"]]
+    assert moved == [
+        "inter-AZ: producers to MSK",
+        "inter-AZ: MSK to the consumer",
+        "inter-AZ: consumer inserts into ClickHouse",
+    ]
+    assert sum(c["delta_usd"] for c in doc["changes"]) == pytest.approx(
+        doc["delta_monthly_usd"], abs=0.02
+    )
+    assert doc["delta_monthly_usd"] < 0

@@ -6,13 +6,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import jsonschema
 import pytest
 
 from cost import render
-from cost.report import SEED_LINES, Report, as_json, build_report, parse_sets
+from cost.report import SEED_LINES, Report, as_json, build_report, parse_sets, price_inventory
 
 SCHEMA = json.loads((Path(__file__).parents[2] / "cost" / "report.schema.json").read_text())
 
@@ -139,3 +140,40 @@ def test_region_prices_from_that_regions_catalogue_rows(dev: Report) -> None:
             assert line.unit_usd == catalogue.price(line.price_key, "eu-west-1").usd
     ec2 = [x for x in report.lines if x.price_key.startswith("ec2/")]
     assert ec2 and all(x.unit_usd != catalogue.price(x.price_key, "us-east-1").usd for x in ec2)
+
+
+def test_an_idle_stack_costs_its_fixed_lines_and_has_no_per_event_figure() -> None:
+    from cost.catalogue import load
+    from cost.usage import defaults
+
+    from .conftest import seed_shape
+
+    catalogue = load()
+    busy = price_inventory(seed_shape(), catalogue, defaults())
+    idle = price_inventory(seed_shape(), catalogue, replace(defaults(), events_per_day=0))
+    # the lines that scale with events drop to $0; the rest (the infrastructure, and usage that
+    # does not follow events: API polling, backup PUTs) stays as it was
+    by_events = {"transfer/inter-az", "s3/standard/storage"}
+    assert all(x.monthly_usd == 0 for x in idle.lines if x.price_key in by_events)
+    scaled = sum(x.monthly_usd for x in busy.lines if x.price_key in by_events)
+    assert idle.total_monthly_usd == pytest.approx(busy.total_monthly_usd - scaled)
+    fixed = sum(x.monthly_usd for x in busy.lines if x.basis == "resource")
+    assert idle.total_monthly_usd > fixed > 0
+    assert idle.per_million_events is None and idle.retention_month_usd == 0
+    doc = as_json(idle)
+    jsonschema.validate(doc, SCHEMA)
+    assert doc["per_million_events_usd"] is None and doc["events_per_day"] == 0
+    table = render.as_table(idle)
+    assert "n/a per million events at 0 events/day (no events: the total is the idle" in table
+    assert "n/a per million events" in render.as_markdown(idle)
+    assert [f.needed_gb for f in idle.fits] == [0, 0] and all(f.fits for f in idle.fits)
+
+
+@pytest.mark.parametrize("bad", [-1.0, float("inf"), float("nan")])
+def test_a_negative_or_infinite_event_rate_is_refused_before_the_program_runs(bad: float) -> None:
+    from cost.usage import UsageError
+
+    with pytest.raises(UsageError, match=r"^--events-per-day must be a finite number >= 0"):
+        build_report("no-such-stack", events_per_day=bad)
+    with pytest.raises(UsageError, match=r"^usage.events_per_day must be a finite number >= 0"):
+        build_report("no-such-stack", sets=parse_sets([f"usage.events_per_day={bad}"]))

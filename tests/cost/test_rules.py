@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from cost.capacity import fits
@@ -15,6 +17,8 @@ from cost.usage import Usage
 from stacks.inventory import Inventory
 
 from .conftest import res, seed_shape
+
+GIB = 2**30  # AWS's billing GB (S3's FAQ: 1,073,741,824 bytes per GB), by hand here
 
 
 def total(lines: list[Line], fragment: str) -> float:
@@ -128,12 +132,12 @@ def test_nat_endpoints_and_elastic_ips(catalogue: Catalogue, usage: Usage) -> No
 
 def test_inter_az_transfer_is_billed_both_ways(catalogue: Catalogue, usage: Usage) -> None:
     data = usage_lines(Pricing(seed_shape(), catalogue, usage))
-    month_gb = 200e6 * (730 / 24) * 300 / 1e9  # 1,825 GB of Kafka messages
-    assert total(data, "producers to MSK") == pytest.approx(2 * month_gb * 2 / 3 * 0.01)  # 24.33
-    assert total(data, "MSK to the consumer") == pytest.approx(24.333, abs=1e-3)
+    month_gb = 200e6 * (730 / 24) * 300 / GIB  # 1,699.66 GB of Kafka messages
+    assert total(data, "producers to MSK") == pytest.approx(2 * month_gb * 2 / 3 * 0.01)  # 22.66
+    assert total(data, "MSK to the consumer") == pytest.approx(22.662, abs=1e-3)
     # 2 of 3 replicas fetch every part (42 B an event) from the replica that took the insert
-    parts_gb = 200e6 * (730 / 24) * 42 / 1e9
-    assert total(data, "replica fetches") == pytest.approx(2 * parts_gb * 2 * 0.01)  # 10.22
+    parts_gb = 200e6 * (730 / 24) * 42 / GIB
+    assert total(data, "replica fetches") == pytest.approx(2 * parts_gb * 2 * 0.01)  # 9.52
     assert not [x for x in data if "replication" in x.item.lower() and "MSK" in x.item]
 
 
@@ -151,17 +155,17 @@ def test_one_replica_fetches_nothing(catalogue: Catalogue, usage: Usage) -> None
 
 def test_alb_lcus_and_egress_follow_the_request_rate(catalogue: Catalogue, usage: Usage) -> None:
     data = usage_lines(Pricing(seed_shape(), catalogue, usage))
-    gb_per_hour = 10 * 4000 * 3600 / 1e9  # 0.144 GB/h beats 10 x 0.05 / 25 = 0.02 new-conn LCU
-    assert total(data, "ALB LCUs") == pytest.approx(gb_per_hour * 730 * 0.008)  # 0.841
-    assert total(data, "internet egress") == pytest.approx(gb_per_hour * 730 * 0.09)  # 9.46
+    gb_per_hour = 10 * 4000 * 3600 / GIB  # 0.134 GB/h beats 10 x 0.05 / 25 = 0.02 new-conn LCU
+    assert total(data, "ALB LCUs") == pytest.approx(gb_per_hour * 730 * 0.008)  # 0.78
+    assert total(data, "internet egress") == pytest.approx(gb_per_hour * 730 * 0.09)  # 8.81
 
 
 def test_backups_keep_full_copies_of_the_steady_state_data(
     catalogue: Catalogue, usage: Usage
 ) -> None:
     data = usage_lines(Pricing(seed_shape(), catalogue, usage))
-    stored_gb = 200e6 * (40 * 90 + 2 * 730) / 1e9  # 1,012 GB
-    assert total(data, "daily full backups") == pytest.approx(14 * stored_gb * 0.023)  # 325.86
+    stored_gb = 200e6 * (40 * 90 + 2 * 730) / GIB  # 1.012e12 bytes = 942.50 GB
+    assert total(data, "daily full backups") == pytest.approx(14 * stored_gb * 0.023)  # 303.48
     assert total(data, "S3 PUTs") == pytest.approx(20_000 * 730 / 24 / 1000 * 0.005)  # 3.04
 
 
@@ -169,14 +173,19 @@ def test_capacity_warns_when_the_retention_outgrows_the_volumes(
     catalogue: Catalogue, usage: Usage
 ) -> None:
     small = {f.what: f for f in fits(Pricing(seed_shape(volume_gb=500), catalogue, usage))}
-    assert small["ClickHouse node"].needed_gb == pytest.approx(1012)
+    assert small["ClickHouse node"].needed_gb == pytest.approx(1.012e12 / GIB)  # 942.50
     assert (
         not small["ClickHouse node"].fits
         and "raise the volume size" in small["ClickHouse node"].warning
     )
-    # 200M x 300 B x 7 days x RF 3 / 3 brokers = 420 GB > 500 GB x 0.8
-    assert small["MSK broker"].needed_gb == pytest.approx(420)
-    assert not small["MSK broker"].fits
+    # 200M x 300 B x 7 days x RF 3 / 3 brokers = 420e9 bytes = 391.16 GB: fits 500 GB x 0.8
+    assert small["MSK broker"].needed_gb == pytest.approx(420e9 / GIB)
+    assert small["MSK broker"].fits
+    # 8 days: 480e9 bytes = 447.03 GB, over the 400 GB usable
+    eight_days = replace(usage, kafka_retention_hours=192)
+    longer = {f.what: f for f in fits(Pricing(seed_shape(volume_gb=500), catalogue, eight_days))}
+    assert longer["MSK broker"].needed_gb == pytest.approx(480e9 / GIB)
+    assert not longer["MSK broker"].fits
     big = {f.what: f for f in fits(Pricing(seed_shape(volume_gb=1500), catalogue, usage))}
     assert big["ClickHouse node"].fits and big["ClickHouse node"].warning == ""
 
@@ -195,7 +204,7 @@ def test_kinesis_shards_cover_the_peak(catalogue: Catalogue, usage: Usage) -> No
     assert provisioned.monthly_usd == pytest.approx(
         7 * 730 * 0.015 + 200e6 * 730 / 24 / 1e6 * 0.014
     )
-    gb = 200e6 * 730 / 24 * 300 / 1e9
+    gb = 200e6 * 730 / 24 * 300 / GIB
     assert on_demand.monthly_usd == pytest.approx(730 * 0.04 + gb * (0.08 + 0.04))
 
 
@@ -211,7 +220,7 @@ def test_the_report_sums_its_lines_and_compares_the_seed(
     month_events = 200e6 * 730 / 24
     assert report.per_million_events == pytest.approx(report.total_monthly_usd / month_events * 1e6)
     # one more month of raw events: on 3 replicas' gp3 and in 14 backup copies
-    month_gb = 200e6 * 40 * 730 / 24 / 1e9
+    month_gb = 200e6 * 40 * 730 / 24 / GIB
     assert report.retention_month_usd == pytest.approx(month_gb * (3 * 0.08 + 14 * 0.023))
 
 
@@ -236,7 +245,7 @@ def test_backups_follow_the_stacks_retention_and_its_default(
     week = Inventory(
         inv.stack, inv.resources, inv.exports, {**inv.config, "adpulse:backupRetentionDays": "7"}
     )
-    stored_gb = 200e6 * (40 * 90 + 2 * 730) / 1e9
+    stored_gb = 200e6 * (40 * 90 + 2 * 730) / GIB
     assert total(usage_lines(Pricing(week, catalogue, usage)), "daily full backups") == (
         pytest.approx(7 * stored_gb * 0.023)
     )
@@ -255,3 +264,28 @@ def test_a_comparator_without_prices_is_named_not_fatal(catalogue: Catalogue, us
     assert any(
         n.startswith("alternative not shown: ") and "kinesis/shard" in n for n in report.notes
     )
+
+
+def test_bytes_are_billed_by_the_binary_gb(catalogue: Catalogue) -> None:
+    # 2^20 events a day of 1,024 B each: exactly 1 GB (2^30 bytes) a day, 730/24 GB a month
+    gib_a_day = Usage(
+        events_per_day=2**20,
+        kafka_bytes_per_event=1024,
+        clickhouse_bytes_per_event=1024,
+        rollup_bytes_per_event=0,
+        raw_retention_days=1,
+        rollup_retention_days=0,
+    )
+    p = Pricing(seed_shape(), catalogue, gib_a_day)
+    data = usage_lines(p)
+    # S3 holds 1 GB (one day of raw events) in 14 daily copies at $0.023/GB-month
+    assert total(data, "daily full backups") == pytest.approx(14 * 1 * 0.023)  # 0.322, not 0.346
+    # 30.42 GB of messages a month, 2/3 crossing an AZ, billed out and in at $0.01/GB
+    assert total(data, "producers to MSK") == pytest.approx(2 * 730 / 24 * 2 / 3 * 0.01)  # 0.41
+    # 2 replicas fetch the 30.42 GB of parts a month, both directions
+    assert total(data, "replica fetches") == pytest.approx(2 * 730 / 24 * 2 * 0.01)  # 1.22
+    # the node's volume (sized in GiB) needs exactly 1 GB
+    assert {f.what: f.needed_gb for f in fits(p)}["ClickHouse node"] == pytest.approx(1.0)
+    # one more month of raw events: 30.42 GB on 3 replicas' gp3 and in 14 S3 copies
+    report = price_inventory(seed_shape(), catalogue, gib_a_day)
+    assert report.retention_month_usd == pytest.approx(730 / 24 * (3 * 0.08 + 14 * 0.023))  # 17.09

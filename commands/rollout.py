@@ -1,0 +1,268 @@
+"""`adpulse deploy --stack NAME`, `adpulse rollback` and `adpulse status`. Parsing only; the
+work is in `deploy.run` and `deploy.rollout`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from commands.stack_options import (
+    BastionOption,
+    DiscoverOption,
+    OutputsOption,
+    ProxyCommandOption,
+    SshKeyOption,
+    SshUserOption,
+    StateOption,
+)
+
+if TYPE_CHECKING:
+    from deploy.run import Request
+
+RequiredStack = Annotated[
+    str,
+    typer.Option(
+        "--stack", help="The Pulumi stack (required: no default).", envvar="ADPULSE_STACK"
+    ),
+]
+HostsOption = Annotated[
+    list[str] | None,
+    typer.Option("--host", help="Only this app host (repeatable) [default: every app host]."),
+]
+DryRunOption = Annotated[
+    bool,
+    typer.Option(
+        "--dry-run",
+        help="Print each host's plan (upload, files that would change, units that would "
+        "restart); change nothing.",
+    ),
+]
+BalancerOption = Annotated[
+    str,
+    typer.Option(
+        "--balancer",
+        help="How hosts leave and rejoin the load balancer: `alb` (the stack's target groups), "
+        "`haproxy:/path/admin.sock` (HAProxy's runtime API, backends `api` and `dashboard` "
+        "unless --haproxy-backend), or `none` (restarts drop requests).",
+    ),
+]
+BackendOption = Annotated[
+    list[str] | None, typer.Option("--haproxy-backend", help="HAProxy backend (repeatable).")
+]
+HealthOption = Annotated[
+    float,
+    typer.Option(help="Seconds a restarted host has to pass its health checks.", min=1),
+]
+GateWindowOption = Annotated[
+    float,
+    typer.Option(
+        help="Seconds the SLO gate watches a host after it rejoins (0: skip the gate).", min=0
+    ),
+]
+P95Option = Annotated[float, typer.Option(help="SLO gate: the API's P95 limit, ms.", min=1)]
+FreshnessOption = Annotated[
+    float, typer.Option(help="SLO gate: the consumer's freshness limit, s.", min=0.1)
+]
+
+
+def attach(deploy_app: typer.Typer, app: typer.Typer) -> None:
+    deploy_app.callback(invoke_without_command=True)(deploy_command)
+    app.command("rollback")(rollback_command)
+    app.command("status")(status_command)
+
+
+def _request(
+    stack: str,
+    outputs: Path | None,
+    discover: str | None,
+    ssh_user: str,
+    ssh_key: Path | None,
+    bastion: str | None,
+    proxy_command: str | None,
+    state_dir: Path,
+    balancer: str,
+    backends: list[str] | None,
+    hosts: list[str] | None,
+    dry_run: bool,
+    health_timeout: float,
+    gate_window: float,
+    slo_p95_ms: float,
+    slo_freshness_s: float,
+    command: str,
+    migrate: bool = True,
+) -> Request:
+    from commands.stack_options import access_of
+    from deploy.rollout import Gate, Options
+    from deploy.run import Request, parse_balancer
+    from deploy.sources import Source
+
+    gate = Gate(gate_window, slo_p95_ms, slo_freshness_s) if gate_window > 0 else None
+    options = Options(
+        user=ssh_user,
+        hosts=tuple(hosts or ()),
+        dry_run=dry_run,
+        health_timeout_s=health_timeout,
+        gate=gate,
+        command=command,
+    )
+    return Request(
+        stack,
+        Source(outputs, discover),
+        access_of(ssh_user, ssh_key, bastion, proxy_command, state_dir),
+        parse_balancer(balancer, backends or []),
+        options,
+        migrate,
+    )
+
+
+def deploy_command(
+    ctx: typer.Context,
+    stack: RequiredStack = "",
+    outputs: OutputsOption = None,
+    discover: DiscoverOption = None,
+    dry_run: DryRunOption = False,
+    host: HostsOption = None,
+    release: Annotated[
+        Path | None,
+        typer.Option(
+            "--release", help="Deploy this release archive (built before) instead of building."
+        ),
+    ] = None,
+    platform: Annotated[
+        str, typer.Option(help="The hosts' platform for the build (r6g/t4g: aarch64).")
+    ] = "manylinux_2_36_aarch64",
+    allow_dirty: Annotated[
+        bool, typer.Option(help="Build from a tree with uncommitted changes (`-dirty`).")
+    ] = False,
+    skip_migrations: Annotated[
+        bool,
+        typer.Option(help="Do not apply Kafka topics and ClickHouse migrations first."),
+    ] = False,
+    balancer: BalancerOption = "alb",
+    haproxy_backend: BackendOption = None,
+    health_timeout: HealthOption = 120.0,
+    slo_window: GateWindowOption = 30.0,
+    slo_p95_ms: P95Option = 500.0,
+    slo_freshness_s: FreshnessOption = 60.0,
+    ssh_user: SshUserOption = "admin",
+    ssh_key: SshKeyOption = None,
+    bastion: BastionOption = None,
+    proxy_command: ProxyCommandOption = None,
+    state_dir: StateOption = Path(".adpulse"),
+) -> None:
+    """Build the release (or take --release) and roll it onto the app hosts, one at a time.
+
+    Under the stack's deploy lock: the release is installed beside the running one on every
+    host first; then each host leaves the load balancer, switches, restarts what changed,
+    must pass its health checks and the SLO gate, and rejoins. Any failure rolls that host
+    back and stops, with the failing unit's journal. Re-running the same release restarts
+    nothing. Ends with the dashboard URL."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from commands.support import domain_errors
+    from deploy.release_file import read_release
+    from deploy.run import build, run_deploy
+
+    if not stack:
+        raise typer.BadParameter("give --stack NAME (or ADPULSE_STACK)", param_hint="--stack")
+    with domain_errors():
+        req = _request(
+            stack, outputs, discover, ssh_user, ssh_key, bastion, proxy_command, state_dir,
+            balancer, haproxy_backend, host, dry_run, health_timeout, slo_window, slo_p95_ms,
+            slo_freshness_s, f"adpulse deploy --stack {stack}", not skip_migrations,
+        )  # fmt: skip
+        built = read_release(release) if release else build(platform, allow_dirty)
+        typer.echo(f"release {built.version} ({built.archive})", err=True)
+        outcomes, inv = run_deploy(req, lambda line: typer.echo(line, err=True), release=built)
+    if not dry_run:
+        changed = sum(o.verdict != "unchanged" for o in outcomes)
+        typer.echo(f"release {built.version} runs on {len(outcomes)} host(s) ({changed} changed)")
+        typer.echo(f"dashboard: {inv.dashboard_url}")
+
+
+def rollback_command(
+    stack: RequiredStack = "",
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            metavar="VERSION",
+            help="The installed release to go to [default: the one before current].",
+        ),
+    ] = None,
+    outputs: OutputsOption = None,
+    discover: DiscoverOption = None,
+    dry_run: DryRunOption = False,
+    host: HostsOption = None,
+    balancer: BalancerOption = "alb",
+    haproxy_backend: BackendOption = None,
+    health_timeout: HealthOption = 120.0,
+    slo_window: GateWindowOption = 30.0,
+    slo_p95_ms: P95Option = 500.0,
+    slo_freshness_s: FreshnessOption = 60.0,
+    ssh_user: SshUserOption = "admin",
+    ssh_key: SshKeyOption = None,
+    bastion: BastionOption = None,
+    proxy_command: ProxyCommandOption = None,
+    state_dir: StateOption = Path(".adpulse"),
+) -> None:
+    """Roll the app hosts back to the previous release (or --to VERSION), one at a time.
+
+    The same path as a deploy (lock, drain, health, SLO gate), with a release the hosts
+    already have: nothing is uploaded and no migration runs. `adpulse status` shows each
+    host's releases and its rollback target."""
+    from commands.support import domain_errors
+    from deploy.run import rollback_target, run_deploy
+
+    if not stack:
+        raise typer.BadParameter("give --stack NAME (or ADPULSE_STACK)", param_hint="--stack")
+    with domain_errors():
+        req = _request(
+            stack, outputs, discover, ssh_user, ssh_key, bastion, proxy_command, state_dir,
+            balancer, haproxy_backend, host, dry_run, health_timeout, slo_window, slo_p95_ms,
+            slo_freshness_s, f"adpulse rollback --stack {stack}", False,
+        )  # fmt: skip
+        version = rollback_target(req, to)
+        typer.echo(f"rolling back to release {version}", err=True)
+        outcomes, inv = run_deploy(req, lambda line: typer.echo(line, err=True), version=version)
+    if not dry_run:
+        typer.echo(f"release {version} runs on {len(outcomes)} host(s)")
+        typer.echo(f"dashboard: {inv.dashboard_url}")
+
+
+def status_command(
+    stack: RequiredStack = "",
+    outputs: OutputsOption = None,
+    discover: DiscoverOption = None,
+    json: Annotated[bool, typer.Option("--json", help="As JSON, for scripts.")] = False,
+    ssh_user: SshUserOption = "admin",
+    ssh_key: SshKeyOption = None,
+    bastion: BastionOption = None,
+    proxy_command: ProxyCommandOption = None,
+    state_dir: StateOption = Path(".adpulse"),
+) -> None:
+    """Per app host: the release, each unit's state, health, consumer lag and freshness, and
+    the API's P95 since it started. Exits 1 when a host is unreachable or unhealthy."""
+    from commands.stack_options import access_of
+    from commands.support import domain_errors, print_json
+    from deploy.run import run_status
+    from deploy.sources import Source
+    from deploy.status import render
+
+    if not stack:
+        raise typer.BadParameter("give --stack NAME (or ADPULSE_STACK)", param_hint="--stack")
+    with domain_errors():
+        access = access_of(ssh_user, ssh_key, bastion, proxy_command, state_dir)
+        statuses = run_status(stack, Source(outputs, discover), access)
+    if json:
+        print_json({"stack": stack, "hosts": [s.as_json() for s in statuses]})
+    else:
+        for line in render(statuses):
+            typer.echo(line)
+    healthy = all(
+        s.reachable and all(why == "ok" for why in (s.health or {}).values()) for s in statuses
+    )
+    if not healthy:
+        raise typer.Exit(code=1)
