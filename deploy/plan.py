@@ -113,7 +113,13 @@ def compute_plan(desired: Mapping[str, FileState], host: HostState, version: str
             continue
         writes.append(FileWrite(path, tuple(reasons), content_changed))
         if content_changed:
-            what = "unit file" if path.endswith(".service") else "file"
+            what = (
+                "unit file"
+                if path.endswith(".service")
+                else "environment file"
+                if path.endswith(".env")
+                else "file"
+            )
             for unit in units_reading(path):
                 changed_for.setdefault(unit, []).append(f"{what} {path} {reasons[0]}")
 

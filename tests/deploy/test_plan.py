@@ -11,7 +11,7 @@ import pytest
 
 from deploy import layout
 from deploy.layout import ReleaseError, keep, release_of, release_version
-from deploy.plan import FileState, HostState, compute_plan, describe, desired_files
+from deploy.plan import FileState, HostState, compute_plan, describe, desired_files, file_state
 from deploy.units import render_env_files, render_units
 
 OLD = "0123456789ab"
@@ -243,3 +243,14 @@ def test_the_naive_switch_is_what_these_commands_avoid(tmp_path: Path) -> None:
     subprocess.run(["sh", "-euc", naive[0]], check=True)
     assert os.readlink(tmp_path / "current") == f"{tmp_path}/releases/{OLD}"
     assert (tmp_path / "releases" / OLD / NEW).is_symlink()
+
+
+def test_a_file_every_service_reads_restarts_every_unit() -> None:
+    """The topology file and the ClickHouse CA are read by every service at start."""
+    ca = "/usr/local/share/ca-certificates/adpulse-clickhouse-ca.crt"
+    want = {**desired(), ca: file_state("-----BEGIN CERTIFICATE-----\n", 0o644, "root:root")}
+    host = host_as(desired(), NEW)
+    plan = compute_plan(want, host, NEW)
+    assert [w.path for w in plan.writes] == [ca]
+    assert restarted(plan) == set(UNITS)
+    assert f"restart adpulse-api.service: file {ca} new" in describe(plan)
