@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -16,7 +18,12 @@ from adpulse.clickhouse.url import NativeTarget
 
 
 class NativeClient:
-    """`ClickHouseClient` over the native protocol; fails over between the listed hosts."""
+    """`ClickHouseClient` over the native protocol; fails over between the listed hosts.
+
+    Safe to share between threads: each thread gets its own connection. clickhouse-driver's
+    Client is one socket and not thread-safe; the API runs up to 8 queries at once from a
+    thread pool, and two threads on one socket read each other's packets (seen on a deployed
+    host as `[Errno 9] Bad file descriptor`, tests/clickhouse/test_native_threads.py)."""
 
     topology_hint = "native"
 
@@ -26,7 +33,8 @@ class NativeClient:
         (host, port), *alternates = target.hosts
         self.database = target.database
         self.hosts = target.hosts
-        self._client = Client(
+        self._new = partial(
+            Client,
             host=host,
             port=port,
             alt_hosts=",".join(f"{h}:{p}" for h, p in alternates) or None,
@@ -39,6 +47,19 @@ class NativeClient:
             send_receive_timeout=300,
             settings={"server_side_params": True},
         )
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._clients: list[Any] = []
+
+    @property
+    def _client(self) -> Any:
+        """This thread's connection (made on first use; it connects on its first query)."""
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = self._local.client = self._new()
+            with self._lock:
+                self._clients.append(client)
+        return client
 
     def _execute(self, sql: str, data: Any, settings: QuerySettings | None, **kw: Any) -> Any:
         from clickhouse_driver import errors
@@ -98,7 +119,10 @@ class NativeClient:
         return len(data[0])
 
     def close(self) -> None:
-        self._client.disconnect()
+        with self._lock:
+            clients, self._clients = self._clients, []
+        for client in clients:
+            client.disconnect()
 
 
 def _normalise(value: Any) -> Any:
