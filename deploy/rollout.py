@@ -22,7 +22,7 @@ from deploy import host_step, layout, slo
 from deploy.audit import default_owner, locked, record
 from deploy.balancer import Balancer
 from deploy.host_step import Content, HostStepError, Probes
-from deploy.install import install, installed_command
+from deploy.install import incoming_path, install, installed_command
 from deploy.inventory import Host, StackInventory, host_order
 from deploy.lock import lock_target
 from deploy.plan import Plan, compute_plan, describe, desired_files
@@ -31,7 +31,7 @@ from deploy.release import Release
 from deploy.remote_admin import CA_FILE
 from deploy.remote_state import RemoteState, read_state
 from deploy.settings_env import service_environment
-from deploy.ssh import Connection, Target
+from deploy.ssh import CommandTimeout, Connection, RemoteError, Target
 from deploy.stack_facts import METRICS_PORT
 from deploy.units import render_env_files, render_units, secrets_by_service
 
@@ -212,8 +212,16 @@ def _install_everywhere(
             check_disk(conn, str(layout.RELEASES), release_room(release))
             try:
                 return f"{host.name}: {install(conn, release)}"
+            except RemoteError as exc:  # its message would quote the whole install script
+                _remove_incomplete(conn, release)
+                said = " | ".join((exc.stderr or exc.stdout).strip().splitlines()[-3:])
+                what = "ran past its timeout" if isinstance(exc, CommandTimeout) else "failed"
+                raise DeployError(
+                    f"{host.name}: installing release {release.version} {what} (exit "
+                    f"{exc.code}): {said or 'no output'}; what it had made was removed"
+                ) from None
             except AdpulseError:
-                _remove_incomplete(conn, release.version)
+                _remove_incomplete(conn, release)
                 raise
 
     say(f"installing release {release.version} on {len(hosts)} host(s) in parallel")
@@ -238,10 +246,12 @@ def release_room(release: Release) -> int:
     return 5 * release.archive.stat().st_size
 
 
-def _remove_incomplete(conn: Connection, version: str) -> None:
-    """A release directory without its manifest is an install cut short: remove it."""
-    d = shlex.quote(str(layout.release_dir(version)))
-    conn.run(f"[ -e {d}/manifest.json ] || rm -rf {d}", check=False)
+def _remove_incomplete(conn: Connection, release: Release) -> None:
+    """A release directory without its manifest is an install cut short: remove it, and the
+    archive uploaded for it (the install removes that only once it succeeds)."""
+    d = shlex.quote(str(layout.release_dir(release.version)))
+    archive = shlex.quote(str(incoming_path(release)))
+    conn.run(f"rm -f {archive}; [ -e {d}/manifest.json ] || rm -rf {d}", check=False)
 
 
 def _check_installed(hosts: Sequence[Host], opener: Opener, options: Options, version: str) -> None:

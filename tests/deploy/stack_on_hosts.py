@@ -19,6 +19,8 @@ HAProxy is the load balancer, its `api` and `dashboard` backends over the three 
 from __future__ import annotations
 
 import json
+import threading
+import urllib.parse
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -71,6 +73,29 @@ class StackOnHosts:
             if value.startswith("{"):
                 values.append(json.loads(value)["password"])
         return values
+
+    def secret_forms(self) -> dict[str, str]:
+        """Each secret value, and the forms it takes in a URL, by names that say which: what a
+        grep for a leaked secret looks for (a password inside a connection URL is encoded)."""
+        named: dict[str, str] = {}
+        for key, value in self.inventory.secrets.items():
+            plain = {key: value}
+            if value.startswith("{"):
+                plain[f"{key} password"] = json.loads(value)["password"]
+            for name, text in plain.items():
+                named[name] = text
+                named[f"{name} (URL-encoded)"] = urllib.parse.quote(text, safe="")
+                named[f"{name} (form-encoded)"] = urllib.parse.quote_plus(text)
+        forms: dict[str, str] = {}
+        for name, text in named.items():
+            assert len(text) >= 8, f"secret {name} is too short to grep for safely"
+            if text not in forms.values():
+                forms[name] = text
+        return forms
+
+    def leaks(self, text: str) -> list[str]:
+        """The names of the secret forms found in `text` (never the values themselves)."""
+        return [name for name, form in self.secret_forms().items() if form in text]
 
 
 def outputs_doc(
@@ -140,3 +165,40 @@ def stack_on_hosts(hosts: list[Host], work: Path) -> Iterator[StackOnHosts]:
         (work / "haproxy").mkdir(exist_ok=True)
         fronts = stack.enter_context(haproxy_over(work / "haproxy", servers))
         yield StackOnHosts(hosts, inv, outputs, known_hosts, hosts[0].ssh_key_path, fronts, gateway)
+
+
+class ProcessArgs:
+    """`ps -eo args` on every host, over and over from a thread while the block runs (each host
+    on its own SSH session, not the deploy's): `samples` counts the rounds, `leaks` holds
+    `host: secret name: the process line with the value cut out` for every secret seen."""
+
+    def __init__(self, stack: StackOnHosts) -> None:
+        self.stack = stack
+        self.samples = 0
+        self.leaks: list[str] = []
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> ProcessArgs:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(60)
+
+    def _run(self) -> None:
+        forms = self.stack.secret_forms()
+        while not self._stop.is_set():
+            for host in self.stack.hosts:
+                try:
+                    out = host.ssh("ps -eo args", timeout=30).stdout
+                except Exception as exc:  # reported by the test: a sampler that never ran
+                    self.errors.append(f"{host.name}: {type(exc).__name__}: {exc}")
+                    continue
+                for line in out.splitlines():
+                    for name, form in forms.items():
+                        if form in line:
+                            self.leaks.append(f"{host.name}: {name}: {line.replace(form, '***')}")
+            self.samples += 1

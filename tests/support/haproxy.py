@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -367,3 +367,44 @@ class Held:
     def wait(self, timeout: float = 10.0) -> str | None:
         self._thread.join(timeout)
         return self.result
+
+
+class Steady:
+    """Steady GETs through a load balancer while the block runs: each thread asks one of `urls`
+    (thread i the i-th, in turn), a new connection per request, a request every `gap` s. Keeps
+    how many each URL answered, and every failure (an error status counts) with when it came.
+    """
+
+    def __init__(self, urls: Sequence[str], threads: int = 4, gap: float = 0.02) -> None:
+        self.urls, self.gap = list(urls), gap
+        self.answered: dict[str, int] = dict.fromkeys(self.urls, 0)
+        self.failures: list[str] = []  # list.append is atomic: threads share it
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._start = time.monotonic()
+        self._threads = [
+            threading.Thread(target=self._run, args=(self.urls[i % len(self.urls)],), daemon=True)
+            for i in range(threads)
+        ]
+
+    def __enter__(self) -> Steady:
+        self._start = time.monotonic()
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(30)
+
+    def _run(self, url: str) -> None:
+        while not self._stop.is_set():
+            try:
+                get(url)
+                with self._lock:
+                    self.answered[url] += 1
+            except Exception as exc:  # every failure counts, whatever its kind
+                at = time.monotonic() - self._start
+                self.failures.append(f"{at:.1f} s: {url}: {type(exc).__name__}: {exc}")
+            time.sleep(self.gap)

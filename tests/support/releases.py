@@ -1,15 +1,18 @@
 """Releases for the deploy tests: one real build per session, and variants of it.
 
 A variant is the same release with the project's wheel rebuilt from a patched copy of the
-committed tree (`git archive HEAD`, then `uv build`): a second good release to roll to, or a bad
-one whose API fails its health check. Everything else in it (the locked wheels, the dashboard,
-the Node.js runtime) is the session build's, so a variant costs seconds, not a build.
+checkout as it is (its tracked and untracked files, what `uv build` of the session build saw,
+so with a dirty tree a variant runs the same code as the build plus its patch), then `uv build`:
+a second good release to roll to, or a bad one whose API fails its health check. Everything else
+in it (the locked wheels, the dashboard, the Node.js runtime) is the session build's, so a
+variant costs seconds, not a build.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import subprocess
 import tarfile
 from collections.abc import Mapping
@@ -27,10 +30,7 @@ def variant(base: Release, out: Path, tag: str, patches: Mapping[str, tuple[str,
     src, stage = work / "src", work / "stage"
     src.mkdir(parents=True)
     stage.mkdir()
-    archive = subprocess.run(
-        ["git", "archive", "HEAD"], cwd=ROOT, capture_output=True, check=True
-    ).stdout
-    subprocess.run(["tar", "-x", "-C", str(src)], input=archive, check=True)
+    _copy_checkout(src)
     for rel, (old, new) in patches.items():
         path = src / rel
         text = path.read_text()
@@ -82,3 +82,19 @@ def variant(base: Release, out: Path, tag: str, patches: Mapping[str, tuple[str,
         hashlib.sha256(encoded).hexdigest(),
         files,
     )
+
+
+def _copy_checkout(dest: Path) -> None:
+    """The checkout's files as they are now into `dest`: tracked ones (not deleted) and
+    untracked ones git does not ignore."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        source = ROOT / name
+        if source.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, dest / name)
