@@ -28,7 +28,7 @@ from deploy.lock import lock_target
 from deploy.plan import Plan, compute_plan, describe, desired_files
 from deploy.prepare import check_disk, prepare
 from deploy.release import Release
-from deploy.remote_admin import CA_FILE
+from deploy.remote_admin import CA_FILE, secret_values
 from deploy.remote_state import RemoteState, read_state
 from deploy.settings_env import service_environment
 from deploy.ssh import CommandTimeout, Connection, RemoteError, Target
@@ -131,7 +131,7 @@ def deploy(
     target_version = release.version if release is not None else layout.check_version(version or "")
     hosts = chosen_hosts(inv, options.hosts)
     contents = desired_contents(inv)
-    secrets = [v for v in inv.secrets.values() if v]
+    secrets = secret_values(inv)
     if options.dry_run:
         return _dry_run(inv, hosts, opener, options, contents, target_version, release, say)
     lock_host = lock_target(inv, options.user)
@@ -276,7 +276,7 @@ def _roll_host(
     version: str,
     say: Say,
 ) -> HostOutcome:
-    secrets = [v for v in inv.secrets.values() if v]
+    secrets = secret_values(inv)
     probes = host_step.host_probes(
         host.private_ip, inv.api_port, inv.dashboard_port, METRICS_PORT, options.max_lag
     )
