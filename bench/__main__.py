@@ -61,6 +61,15 @@ def main(argv: list[str] | None = None) -> None:
     ingest.add_argument("--duration", type=float, default=40, help="seconds per freshness run")
     ingest.add_argument("--path", default=None, help="chDB data path (recreated)")
     ingest.add_argument("--out", type=Path, default=None, help="JSON report path")
+    count = ingest.add_mutually_exclusive_group()
+    count.add_argument(
+        "--instructions",
+        action="store_true",
+        help="only count the hot path's instructions per event (any machine, busy or not)",
+    )
+    count.add_argument(
+        "--no-instructions", action="store_true", help="leave the instruction count out"
+    )
     ingest.set_defaults(run=_ingest)
     soak = benchmarks.add_parser(
         "soak", help="adpulse up left running: every process's memory, start against end"
@@ -112,11 +121,39 @@ def _ingest(args: argparse.Namespace) -> None:
 
     from bench.ingest import DEFAULT_PATH, render, run
 
-    report = run(args.events, args.rate, args.duration, args.path or DEFAULT_PATH)
+    if args.instructions:
+        _instructions(args)
+        return
+    report = run(
+        args.events,
+        args.rate,
+        args.duration,
+        args.path or DEFAULT_PATH,
+        instructions=not args.no_instructions,
+    )
     out = args.out or RESULTS / f"ingest-{datetime.now(UTC):%Y-%m-%d}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
     print(render(report))
+    print(f"report: {out}")
+
+
+def _instructions(args: argparse.Namespace) -> None:
+    import orjson
+
+    from bench.instructions import CounterUnavailable, measure, render
+    from bench.machine import machine
+
+    try:
+        counted = measure()
+    except CounterUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+    report = {"machine": machine(), "instructions": counted}
+    out = args.out or RESULTS / f"ingest-instructions-{datetime.now(UTC):%Y-%m-%d}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
+    print(render(counted))
     print(f"report: {out}")
 
 

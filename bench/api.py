@@ -7,6 +7,11 @@ one question of each kind right after the start (cold: nothing in memory), then 
 concurrency questions never asked before (answer-cache misses), then a warmed set asked again
 (hits). Latencies are split by the `X-Cache` header the API sets, so a miss is never counted
 as a hit. `--hot-hours 0` measures the API without the rollups it holds in memory.
+
+Beside every figure, from the same run: the API process's CPU over the requests it served
+(CPU-ms per miss and per hit), and a minimal app on the same server stack answering a fixed
+body of a hit's size with the same load generator (`bench.api_baseline`): hits/s are reported
+as a multiple of its requests/s, the ratio that compares between machines.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from adpulse import names
+from bench.api_baseline import TARGET_HITS_VS_BASELINE, TARGET_MISS_VS_HIT_CPU, cpu_per_request
+from bench.machine import cpu_seconds, machine
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -365,6 +372,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     )
     base = f"http://127.0.0.1:{port}"
     phases = []
+    hit_sizes: list[int] = []
     try:
         _wait_ready(base, server)
         key = key_file.read_text()
@@ -382,31 +390,92 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             paths = fresh_questions(anchor - timedelta(minutes=asked), count, seed=concurrency)
             asked += count
             load = os.getloadavg()[0]
+            cpu0 = cpu_seconds(server.pid)
             samples, seconds = asyncio.run(drive(base, key, paths, concurrency, args.client))
             phases.append(summarise("misses", concurrency, samples, seconds, load))
+            phases[-1]["server_cpu_ms"] = round((cpu_seconds(server.pid) - cpu0) * 1000, 1)
             pool = fresh_questions(anchor - timedelta(minutes=asked), 45, seed=concurrency + 1)
             asked += 45
             asyncio.run(drive(base, key, pool, 4, args.client))  # warm the pool into the cache
+            hit_sizes += _body_sizes(base, key, pool)
             rng = random.Random(concurrency)
             repeat = [rng.choice(pool) for _ in range(args.hit_requests)]
             load = os.getloadavg()[0]
+            cpu0 = cpu_seconds(server.pid)
             samples, seconds = asyncio.run(drive(base, key, repeat, concurrency, args.client))
             phases.append(summarise("hits", concurrency, samples, seconds, load))
+            phases[-1]["server_cpu_ms"] = round((cpu_seconds(server.pid) - cpu0) * 1000, 1)
     finally:
         server.terminate()
         server.wait(timeout=30)
-    return _report(args, facts, phases)
+    cpu_per_request(phases)
+    baseline = run_baseline(args, workdir, sorted(hit_sizes)[len(hit_sizes) // 2])
+    return _report(args, facts, phases, baseline)
 
 
-def _report(args: argparse.Namespace, facts: dict[str, Any], phases: list[Any]) -> dict[str, Any]:
+def _body_sizes(base: str, key: str, paths: list[str]) -> list[int]:
+    """The size of each answer's body (asked again: these are cache hits now)."""
+    import httpx
+
+    headers = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(base_url=base, headers=headers, timeout=60) as http:
+        return [len(http.get(path).content) for path in paths]
+
+
+def run_baseline(args: argparse.Namespace, workdir: str, size: int) -> list[dict[str, Any]]:
+    """The minimal app (`bench.api_baseline`) at each concurrency: `--hit-requests` requests."""
+    port = _free_port()
+    server = _child(f"import bench.api_baseline as b; b.serve_fixed({port}, {size})", workdir)
+    base = f"http://127.0.0.1:{port}"
+    levels = []
+    try:
+        _wait_ready(base, server)
+        paths = ["/api/v1/fixed"] * args.hit_requests
+        asyncio.run(drive(base, "-", paths[:50], 4, args.client))  # as the hits were warmed
+        for concurrency in args.concurrency:
+            load = os.getloadavg()[0]
+            cpu0 = cpu_seconds(server.pid)
+            samples, seconds = asyncio.run(drive(base, "-", paths, concurrency, args.client))
+            cpu_ms = (cpu_seconds(server.pid) - cpu0) * 1000
+            levels.append({
+                "concurrency": concurrency,
+                "body_bytes": size,
+                "requests": len(samples),
+                "seconds": round(seconds, 2),
+                "requests_per_s": round(len(samples) / seconds, 1),
+                "load_average_1m": round(load, 2),
+                "statuses": dict(Counter(str(s.status) for s in samples)),
+                "ms": _percentiles([s.ms for s in samples]),
+                "server_cpu_ms": round(cpu_ms, 1),
+                "cpu_ms_per_request": round(cpu_ms / len(samples), 3) if samples else None,
+            })  # fmt: skip
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return levels
+
+
+def _report(
+    args: argparse.Namespace,
+    facts: dict[str, Any],
+    phases: list[Any],
+    baseline: list[dict[str, Any]],
+) -> dict[str, Any]:
     from importlib.metadata import version
 
+    for level in baseline:
+        for p in phases:
+            if p["phase"] == "hits" and p["concurrency"] == level["concurrency"]:
+                p["hits_vs_baseline"] = round(p["requests_per_s"] / level["requests_per_s"], 2)
     at_32 = {p["phase"]: p for p in phases if p["concurrency"] == 32}
     miss_p95 = at_32.get("misses", {}).get("miss_ms", {}).get("p95")
     hit_p95 = at_32.get("hits", {}).get("hit_ms", {}).get("p95")
+    hits_vs_baseline = at_32.get("hits", {}).get("hits_vs_baseline")
+    miss_vs_hit_cpu = at_32.get("misses", {}).get("miss_vs_hit_cpu")
     return {
         "benchmark": "api",
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
         "engine": f"chDB {version('chdb')}",
         "cpus": os.cpu_count(),
         "path": args.path,
@@ -418,6 +487,7 @@ def _report(args: argparse.Namespace, facts: dict[str, Any], phases: list[Any]) 
         "mix": list(KINDS),
         "prepare": facts,
         "phases": phases,
+        "baseline": baseline,
         "targets": {
             **TARGETS_MS,
             "miss_p95_at_32_ms": miss_p95,
@@ -426,6 +496,17 @@ def _report(args: argparse.Namespace, facts: dict[str, Any], phases: list[Any]) 
             and hit_p95 is not None
             and miss_p95 <= TARGETS_MS["miss_p95_at_32"]
             and hit_p95 <= TARGETS_MS["hit_p95_at_32"],
+        },
+        # The ratios: what is comparable between machines.
+        "ratio_targets": {
+            "hits_vs_baseline_at_32": hits_vs_baseline,
+            "hits_vs_baseline_min": TARGET_HITS_VS_BASELINE,
+            "miss_vs_hit_cpu_at_32": miss_vs_hit_cpu,
+            "miss_vs_hit_cpu_max": TARGET_MISS_VS_HIT_CPU,
+            "met": hits_vs_baseline is not None
+            and miss_vs_hit_cpu is not None
+            and hits_vs_baseline >= TARGET_HITS_VS_BASELINE
+            and miss_vs_hit_cpu <= TARGET_MISS_VS_HIT_CPU,
         },
     }
 
@@ -449,11 +530,33 @@ def render(report: dict[str, Any]) -> str:
             f"{p['phase']:<7} {p['concurrency']:>4} {p['requests']:>6} {p['requests_per_s']:>8}  "
             f"{cells[0]:>32}  {cells[1]:>32}  {p['load_average_1m']:>5}"
         )
-    t = report["targets"]
+    for b in report["baseline"]:
+        lines.append(
+            f"{'minimal':<7} {b['concurrency']:>4} {b['requests']:>6} {b['requests_per_s']:>8}  "
+            f"fixed {b['body_bytes']:,}-byte body, {b['cpu_ms_per_request']} CPU-ms a request"
+        )
+    for p in report["phases"]:
+        if "hits_vs_baseline" in p:
+            miss: dict[str, Any] = next(
+                (m for m in report["phases"]
+                 if m["phase"] == "misses" and m["concurrency"] == p["concurrency"]),
+                {},
+            )  # fmt: skip
+            lines.append(
+                f"concurrency {p['concurrency']}: hits/s {p['hits_vs_baseline']}x the minimal "
+                f"app's; server CPU-ms per hit {p.get('cpu_ms_per_hit')}, per miss "
+                f"{miss.get('cpu_ms_per_miss')} ({miss.get('miss_vs_hit_cpu')}x)"
+            )
+    t, r = report["targets"], report["ratio_targets"]
     lines.append(
         f"targets at concurrency 32: miss P95 <= {t['miss_p95_at_32']:g} ms (got "
         f"{t['miss_p95_at_32_ms']}), hit P95 <= {t['hit_p95_at_32']:g} ms (got "
         f"{t['hit_p95_at_32_ms']}): {'met' if t['met'] else 'MISSED'}"
+    )
+    lines.append(
+        f"ratio targets at concurrency 32: hits >= {r['hits_vs_baseline_min']:g}x the minimal "
+        f"app (got {r['hits_vs_baseline_at_32']}), miss CPU <= {r['miss_vs_hit_cpu_max']:g}x a "
+        f"hit's (got {r['miss_vs_hit_cpu_at_32']}): {'met' if r['met'] else 'MISSED'}"
     )
     return "\n".join(lines)
 

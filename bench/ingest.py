@@ -1,11 +1,16 @@
 """Ingest benchmark: Kafka (tansu, on this machine) -> one consumer -> chDB.
 
 1. Throughput: pre-fill a topic with N events, then time one consumer draining it: events/s
-   and CPU seconds per million events (consumer process; the broker's CPU reported apart).
+   and CPU seconds per million events (consumer process; the broker's CPU reported apart),
+   and the consumer's CPU split by phase. Beside it, from the same run (`bench.ingest_baselines`):
+   a bare consumer draining the same topic, and a plain insert of the same rows; the ratios
+   are the figures to compare between machines.
 2. Freshness: the generator produces at a steady rate while the consumer runs with a given
    flush interval; per-event freshness is `ingested_at - event_time` (the server stamps
    `ingested_at` when the insert lands, the generator stamps `event_time` when it draws the
    event), reported as P50/P95/P99 from ClickHouse itself.
+3. Instructions: the consumer's per-event hot path counted over a fixed sample
+   (`bench.instructions`): the one figure that does not depend on the machine's speed or load.
 """
 
 from __future__ import annotations
@@ -30,6 +35,11 @@ from adpulse.kafka.topics import apply_topics
 from adpulse.settings import Settings, load_settings
 from adpulse.topology import single
 from adpulse.traffic import TrafficModel, iter_events
+from bench.ingest_baselines import bare_consumer, bare_insert, cpu_split
+from bench.instructions import CounterUnavailable
+from bench.instructions import measure as count_instructions
+from bench.instructions import render as render_instructions
+from bench.machine import cpu_seconds, machine
 from bench.schema import NoSamples
 from consumers.consumer import IngestConsumer
 from consumers.gc_tuning import tune_for_ingest
@@ -39,6 +49,8 @@ DEFAULT_PATH = "/tmp/adpulse-bench/ingest-chdb"
 # Freshness skips the first seconds: the consumer's first flush after the group forms is not
 # steady state.
 WARMUP_S = 10.0
+# The consumer's events/s as a share of a bare consumer's on the same topic (issue 15).
+TARGET_RATE_VS_BARE = 0.5
 
 
 def _free_port() -> int:
@@ -47,12 +59,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _cpu_of(pid: int) -> float:
-    """User + system CPU seconds of another process, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _tansu_pid(port: int) -> int | None:
@@ -129,8 +135,10 @@ def throughput(bootstrap: str, client: ClickHouseClient, events: int, port: int)
     apply_topics(settings)
     print(f"prefilling {events:,} events ...", flush=True)
     produce_s = _prefill(settings, events)
+    print("baseline: a bare consumer drains the same topic ...", flush=True)
+    bare = bare_consumer(settings, events)
     broker_pid = _tansu_pid(port)
-    broker_cpu0 = _cpu_of(broker_pid) if broker_pid else 0.0
+    broker_cpu0 = cpu_seconds(broker_pid) if broker_pid else 0.0
     tune_for_ingest()  # as `adpulse consume` does
     consumer = IngestConsumer(settings, client, stop_after_idle=3)
     samples: list[tuple[float, float, float]] = []
@@ -146,15 +154,29 @@ def throughput(bootstrap: str, client: ClickHouseClient, events: int, port: int)
     first_t, last_t = drain_window(samples, events)
     seconds = last_t - first_t
     rows = client.query(f"SELECT count() FROM {client.database}.events")[0][0]
-    broker_cpu = (_cpu_of(broker_pid) - broker_cpu0) if broker_pid else None
+    broker_cpu = (cpu_seconds(broker_pid) - broker_cpu0) if broker_pid else None
+    print("baseline: the same rows into a plain MergeTree ...", flush=True)
+    plain = bare_insert(client, settings.batch_max_rows)
+    split = cpu_split(consumer.cpu, events)
+    insert_us = split["us_per_event"]["insert"]
+    rate = round(events / seconds)
     return {
         "events": events,
         "rows_in_clickhouse": rows,
         "prefill_seconds": round(produce_s, 1),
         "drain_seconds": round(seconds, 2),
-        "events_per_second": round(events / seconds),
+        "events_per_second": rate,
         "consumer_cpu_s_per_million": round(cpu / events * 1e6, 2),
         "broker_cpu_s_per_million": round(broker_cpu / events * 1e6, 2) if broker_cpu else None,
+        "consumer_cpu_split": split,
+        "bare_consumer": bare,
+        "bare_insert": plain,
+        # The ratios: what is comparable between machines.
+        "rate_vs_bare_consumer": round(rate / bare["events_per_second"], 3),
+        "insert_cpu_vs_bare_insert": (
+            round(insert_us / plain["cpu_s_per_million"], 2) if plain["cpu_s_per_million"] else None
+        ),
+        "target_rate_vs_bare_consumer": TARGET_RATE_VS_BARE,
     }
 
 
@@ -209,29 +231,50 @@ def freshness(bootstrap: str, client: ClickHouseClient, rate: float, flush_s: fl
     }
 
 
-def run(events: int, rate: float, duration: float, path: str) -> dict[str, Any]:
+def instructions_report() -> dict[str, Any]:
+    """The hot path's instruction count, or why it could not be counted here."""
+    print("counting the hot path's instructions ...", flush=True)
+    try:
+        return count_instructions()
+    except CounterUnavailable as exc:
+        return {"error": str(exc)}
+
+
+def run(
+    events: int, rate: float, duration: float, path: str, *, instructions: bool = True
+) -> dict[str, Any]:
+    report: dict[str, Any] = {"machine": machine()}
     port = _free_port()
     with local_broker(port) as bootstrap:
         client = _fresh_db(path)
         try:
-            report: dict[str, Any] = {
-                "machine": f"{os.cpu_count()} cores",
-                "throughput": throughput(bootstrap, client, events, port),
-                "freshness": [
-                    freshness(bootstrap, client, rate, flush, duration) for flush in (5.0, 1.0)
-                ],
-            }
+            report["throughput"] = throughput(bootstrap, client, events, port)
+            report["freshness"] = [
+                freshness(bootstrap, client, rate, flush, duration) for flush in (5.0, 1.0)
+            ]
         finally:
             client.close()
+    # Last: it needs no broker, and a run that failed above has no use for it.
+    report["instructions"] = instructions_report() if instructions else {"error": "not asked for"}
     return report
 
 
 def render(report: dict[str, Any]) -> str:
-    t = report["throughput"]
+    t, m = report["throughput"], report["machine"]
+    bare, plain, split = t["bare_consumer"], t["bare_insert"], t["consumer_cpu_split"]
     lines = [
+        f"machine: {m['cpu_model']} x{m['cpus']}, load {m['load_average_1m']}, {m['at']}",
+        render_instructions(report["instructions"]),
         f"throughput: {t['events']:,} events drained in {t['drain_seconds']} s = "
-        f"{t['events_per_second']:,}/s; consumer CPU {t['consumer_cpu_s_per_million']} s per "
-        f"million (broker {t['broker_cpu_s_per_million']} s per million)",
+        f"{t['events_per_second']:,}/s = {t['rate_vs_bare_consumer']}x the bare consumer's "
+        f"{bare['events_per_second']:,}/s (target >= {t['target_rate_vs_bare_consumer']}x); "
+        f"consumer CPU {t['consumer_cpu_s_per_million']} s per million (bare consumer "
+        f"{bare['cpu_s_per_million']}, broker {t['broker_cpu_s_per_million']})",
+        "consumer CPU per event (us): "
+        + ", ".join(f"{p} {us}" for p, us in split["us_per_event"].items()),
+        f"insert: {split['us_per_event']['insert']} us/event with views and projections = "
+        f"{t['insert_cpu_vs_bare_insert']}x a plain MergeTree's {plain['cpu_s_per_million']} "
+        f"({plain['rows_per_second']:,} rows/s)",
     ]
     for f in report["freshness"]:
         lines.append(

@@ -7,8 +7,9 @@ derived from that range alone, so a batch rebuilt after a crash carries the same
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
-from adpulse.events import Event
+from adpulse.events import EVENT_COLUMNS, DecodedBatch, Event, to_columns
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +24,18 @@ class DeadLetter:
     detail: str
 
 
+_TIME = EVENT_COLUMNS.index("event_time")
+
+
+@dataclass(slots=True)
+class _Run:
+    """Rows `start` to `stop` (exclusive) of a decoded batch, all added to one partition batch."""
+
+    decoded: DecodedBatch
+    start: int
+    stop: int
+
+
 @dataclass
 class PartitionBatch:
     """Messages of one partition from `first_offset` to `last_offset`, in offset order."""
@@ -35,10 +48,14 @@ class PartitionBatch:
     first_offset: int | None = None
     last_offset: int = -1
     events: list[Event] = field(default_factory=list)
+    """Rows added one event at a time (`add_event`)."""
     dead: list[DeadLetter] = field(default_factory=list)
     duplicates: int = 0
     bytes: int = 0
     _ids: set[str] = field(default_factory=set)
+    _runs: list[_Run] = field(default_factory=list)
+    """Rows added from decoded batches (`add_row`, the consumer's path), never built as events."""
+    _run_rows: int = 0
 
     @property
     def token(self) -> str:
@@ -48,6 +65,11 @@ class PartitionBatch:
     @property
     def empty(self) -> bool:
         return self.first_offset is None
+
+    @property
+    def rows(self) -> int:
+        """Events held for the insert (duplicates and dead letters are not)."""
+        return len(self.events) + self._run_rows
 
     def _extend(self, offset: int, size: int) -> None:
         if self.first_offset is None:
@@ -65,6 +87,48 @@ class PartitionBatch:
         self.events.append(event)
         return True
 
+    def add_row(self, offset: int, size: int, decoded: DecodedBatch, row: int,
+                recent: RecentIds) -> bool:  # fmt: skip
+        """Add the event of message `row` of a decoded chunk; False if its event_id was already
+        seen (dropped).
+
+        Consecutive rows of one chunk extend one run, and the insert's columns are sliced from
+        the chunk's (`columns`): no object is built per event. Runs once per event, so
+        `_extend` and `RecentIds.__contains__` are inlined.
+        """
+        if self.first_offset is None:
+            self.first_offset = offset
+        self.last_offset = offset
+        self.bytes += size
+        event_id = decoded.columns[0][row]
+        if event_id in self._ids or event_id in recent._current or event_id in recent._previous:
+            self.duplicates += 1
+            return False
+        self._ids.add(event_id)
+        self._run_rows += 1
+        runs = self._runs
+        if runs:
+            run = runs[-1]
+            if run.stop == row and run.decoded is decoded:
+                run.stop = row + 1
+                return True
+        runs.append(_Run(decoded, row, row + 1))
+        return True
+
+    def columns(self) -> dict[str, list[Any]]:
+        """The insert's columns (`EVENT_COLUMNS`): events added one at a time, then the runs."""
+        columns = to_columns(self.events)
+        for run in self._runs:
+            for name, column in zip(EVENT_COLUMNS, run.decoded.columns, strict=True):
+                columns[name] += column[run.start : run.stop]
+        return columns
+
+    def newest_ms(self) -> int | None:
+        """The newest event time held, epoch ms; None when the batch holds no event."""
+        newest = [max(e.event_time_ms for e in self.events)] if self.events else []
+        newest += [max(run.decoded.columns[_TIME][run.start : run.stop]) for run in self._runs]
+        return max(newest, default=None)
+
     def add_dead(self, letter: DeadLetter, size: int) -> None:
         self._extend(letter.offset, size)
         self.dead.append(letter)
@@ -78,7 +142,7 @@ class PartitionBatch:
 
     def full(self, max_rows: int, max_bytes: int) -> bool:
         """A size bound is reached (a rebuilt batch ends at its recorded offset instead)."""
-        return len(self.events) >= max_rows or self.bytes >= max_bytes
+        return self.rows >= max_rows or self.bytes >= max_bytes
 
     def seen(self) -> set[str]:
         return self._ids

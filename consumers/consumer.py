@@ -20,7 +20,7 @@ from typing import Any
 
 from adpulse import names
 from adpulse.clickhouse.client import ClickHouseClient
-from adpulse.events import Event, Rejection, decode, to_columns
+from adpulse.events import decode_many
 from adpulse.kafka.client_config import kafka_config
 from adpulse.settings import Settings
 from consumers.batch import DeadLetter, PartitionBatch, RecentIds
@@ -28,6 +28,7 @@ from consumers.cloudwatch import Observation
 from consumers.dead_letters import DeadLetterProducer
 from consumers.faults import CrashPoints
 from consumers.metrics import ConsumerMetrics
+from consumers.phases import CpuPhases
 from consumers.state import IngestState
 
 log = logging.getLogger("adpulse.consumer")
@@ -42,6 +43,30 @@ INSERT_SETTINGS = {
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 30.0
 REVOKE_FLUSH_BUDGET_S = 10.0
+
+
+def consumer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
+    """The ingest consumer's librdkafka settings (`bench ingest`'s bare consumer fetches with
+    the same), plus the caller's own."""
+    return kafka_config(
+        settings,
+        **{
+            "group.id": settings.consumer_group,
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "auto.offset.reset": "earliest",
+            # Bounds what librdkafka prefetches while partitions are paused.
+            "queued.max.messages.kbytes": 32_768,
+            # librdkafka 2.x backs off fetching for up to 1 s whenever 100k messages are
+            # queued, which starves a consumer that drains 10k at a time: keep fetching until
+            # the byte bound above is the only limit.
+            "queued.min.messages": 1_000_000,
+            "fetch.queue.backoff.ms": 10,
+            "session.timeout.ms": 10_000,
+            "heartbeat.interval.ms": 1_000,
+            **extra,
+        },
+    )
 
 
 @dataclass
@@ -94,27 +119,15 @@ class IngestConsumer:
         self._max_lag: int | None = None
         self._rate_window: list[tuple[float, int]] = []
         self._activity = time.monotonic()
+        self.cpu = CpuPhases()
         self._dead = DeadLetterProducer(settings)
         self._consumer = Consumer(
-            kafka_config(
+            consumer_config(
                 settings,
                 **{
-                    "group.id": settings.consumer_group,
                     "client.id": self.name,
-                    "enable.auto.commit": False,
-                    "enable.auto.offset.store": False,
-                    "auto.offset.reset": "earliest",
-                    # Bounds what librdkafka prefetches while partitions are paused.
-                    "queued.max.messages.kbytes": 32_768,
-                    # librdkafka 2.x backs off fetching for up to 1 s whenever 100k messages
-                    # are queued, which starves a consumer that drains 10k at a time: keep
-                    # fetching until the byte bound above is the only limit.
-                    "queued.min.messages": 1_000_000,
-                    "fetch.queue.backoff.ms": 10,
                     "statistics.interval.ms": 5_000,
                     "stats_cb": self._on_stats,
-                    "session.timeout.ms": 10_000,
-                    "heartbeat.interval.ms": 1_000,
                 },
             )
         )
@@ -136,15 +149,18 @@ class IngestConsumer:
             [topic], on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
         )
         self._activity = time.monotonic()
+        self.cpu = cpu = CpuPhases()
         try:
             while not self._stop.is_set():
                 messages = self._consumer.consume(num_messages=10_000, timeout=0.1)
+                cpu.lap("fetch")
                 now = time.monotonic()
                 if messages:
                     self._activity = now
                     self._accept(messages)
                 self._write_due(now)
                 self._update_gauges(now)
+                cpu.lap("other")
                 if (
                     self.stop_after_idle is not None
                     and now - self._activity >= self.stop_after_idle
@@ -165,14 +181,19 @@ class IngestConsumer:
     # -- accepting messages --------------------------------------------------------------------
 
     def _accept(self, messages: list[Any]) -> None:
-        from confluent_kafka import KafkaError
+        from confluent_kafka import KafkaError, Message
 
-        # The hot loop (100k+ messages a second): settings and methods are looked up once.
+        # The hot loop (100k+ messages a second): the chunk is decoded at once, into columns
+        # (`decode_many`), and settings and methods are looked up once.
         now_ms = int(time.time() * 1000)
+        values = list(map(Message.value, messages))
+        decoded = decode_many(values, now_ms=now_ms)
+        self.cpu.lap("decode")
+        rejected = decoded.rejected
         max_rows, max_bytes = self.settings.batch_max_rows, self.settings.batch_max_bytes
         partitions = self._partitions
         crash_mid_batch = self._crash_mid_batch
-        for message in messages:
+        for index, message in enumerate(messages):
             error = message.error()
             if error is not None:
                 if error.code() != KafkaError._PARTITION_EOF:
@@ -197,28 +218,28 @@ class IngestConsumer:
                     continue
                 self._seal(state)
                 batch = state.open
-            value = message.value()
+            value = values[index]
             size = len(value) if value else 0
-            result = decode(value, now_ms=now_ms)
-            if type(result) is Event:
-                if not batch.add_event(offset, result, size, state.recent):
+            rejection = rejected.get(index) if rejected else None
+            if rejection is None:
+                if not batch.add_row(offset, size, decoded, index, state.recent):
                     self.metrics.duplicates.inc()
                     self.summary.duplicates += 1
             else:
-                assert isinstance(result, Rejection)
                 batch.add_dead(
                     DeadLetter(
                         value=value,
                         key=message.key(),
                         headers=list(message.headers() or []),
                         offset=offset,
-                        reason=result.label(),
-                        detail=result.detail,
+                        reason=rejection.label(),
+                        detail=rejection.detail,
                     ),
                     size,
                 )
             if crash_mid_batch:
                 self.crash.reached("mid_batch")
+        self.cpu.lap("batch")
 
     def _rewind(self, partition: int, state: PartitionState, offset: int) -> None:
         """Drop this and later prefetched messages; Kafka serves them again after resume."""
@@ -253,18 +274,22 @@ class IngestConsumer:
         batch = state.sealed
         assert batch is not None and batch.first_offset is not None
         try:
-            if batch.events:
+            if batch.rows:
                 self.state.record(
                     batch.topic, batch.partition, batch.first_offset, batch.last_offset, batch.token
                 )
                 self.crash.reached("before_insert")
+                self.cpu.lap("other")
+                columns = batch.columns()
+                self.cpu.lap("columns")
                 started = time.monotonic()
                 self.client.insert(
                     names.EVENTS_TABLE,
-                    to_columns(batch.events),
+                    columns,
                     settings={**INSERT_SETTINGS, "insert_deduplication_token": batch.token},
                 )
                 self.metrics.insert_seconds.observe(time.monotonic() - started)
+                self.cpu.lap("insert")
                 self.crash.reached("after_insert")
             self._dead.deliver(batch.partition, batch.dead)
             self._commit(batch.partition, batch.last_offset + 1)
@@ -291,14 +316,15 @@ class IngestConsumer:
         if state.rewind_to is not None:
             state.rewind_to = None
         self._failures = 0
-        rows = len(batch.events)
+        rows = batch.rows
         self.summary.rows += rows
         self.summary.batches += 1
         self.summary.dead_letters += len(batch.dead)
         self.metrics.rows.inc(rows)
-        if rows:
+        newest = batch.newest_ms()
+        if newest is not None:
             self.metrics.batch_rows.observe(rows)
-            state.newest_ms = max(state.newest_ms, max(e.event_time_ms for e in batch.events))
+            state.newest_ms = max(state.newest_ms, newest)
             self._newest_ms = max(self._newest_ms, state.newest_ms)
         for letter in batch.dead:
             self.metrics.dead_letters.labels(letter.reason.split(":")[0]).inc()
@@ -406,8 +432,7 @@ class IngestConsumer:
 
     def _update_gauges(self, now: float) -> None:
         buffered = sum(
-            len(s.open.events) + (len(s.sealed.events) if s.sealed else 0)
-            for s in self._partitions.values()
+            s.open.rows + (s.sealed.rows if s.sealed else 0) for s in self._partitions.values()
         )
         self.metrics.buffered_rows.set(buffered)
         if self._newest_ms:

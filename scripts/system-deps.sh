@@ -10,6 +10,9 @@ command -v redis-server >/dev/null || need+=(redis-server)
 command -v cloud-init >/dev/null || need+=(cloud-init)
 command -v shellcheck >/dev/null || need+=(shellcheck)
 command -v openssl >/dev/null || need+=(openssl)
+# `bench ingest --instructions` counts instructions with callgrind where the kernel does not let
+# perf read the CPU's counter (containers, most VMs).
+command -v valgrind >/dev/null || need+=(valgrind)
 # The deploy tests' hosts (tests/support/hosts.py): a Debian root booted in systemd containers,
 # each in its own network namespace; and haproxy, which the deploy tests drive.
 PATH="$PATH:/usr/sbin:/sbin"

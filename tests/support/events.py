@@ -33,3 +33,18 @@ def random_events(n: int, start_ms: int, span_ms: int, seed: int = 7) -> list[Ev
             )
         )
     return events
+
+
+def mutated(
+    rng: random.Random, good: dict[str, object], variants: list[object]
+) -> dict[str, object]:
+    """`good` with one to three fields dropped (1 in 5) or set to one of `variants`: the fuzz
+    tests' bodies."""
+    body = dict(good)
+    for _ in range(rng.randint(1, 3)):
+        field = rng.choice(list(good))
+        if rng.random() < 0.2:
+            body.pop(field, None)
+        else:
+            body[field] = rng.choice(variants)
+    return body
