@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from typing import Any
 
 from adpulse.errors import AdpulseError
 from deploy import host_step, layout, slo
@@ -200,16 +201,22 @@ def _install_everywhere(
     release: Release,
     say: Say,
 ) -> None:
-    def one(host: Host) -> str:
+    def check(host: Host) -> bool:
+        """Preflight, changing nothing: the host answers, and has the release or room for
+        it. True when it needs the release."""
         with opener(_target(host, options)) as conn:
-            for line in prepare(conn):
-                say(f"{host.name}: {line}")
             found = conn.run(
                 installed_command(release.version, release.manifest_sha256), check=False
             )
             if found.code == 0:
-                return f"{host.name}: {found.stdout.strip()}"
+                return False
             check_disk(conn, str(layout.RELEASES), release_room(release))
+            return True
+
+    def one(host: Host) -> str:
+        with opener(_target(host, options)) as conn:
+            for line in prepare(conn):
+                say(f"{host.name}: {line}")
             try:
                 return f"{host.name}: {install(conn, release)}"
             except RemoteError as exc:  # its message would quote the whole install script
@@ -224,13 +231,30 @@ def _install_everywhere(
                 _remove_incomplete(conn, release)
                 raise
 
-    say(f"installing release {release.version} on {len(hosts)} host(s) in parallel")
+    # Every host is reached and checked before any gets an upload: one unreachable host, a
+    # changed host key or a full disk stops the deploy before anything is copied anywhere.
+    needs = _on_each(hosts, check, release, say=None)
+    todo = [host for host, need in zip(hosts, needs, strict=True) if need]
+    for host in hosts:
+        if host not in todo:
+            say(f"{host.name}: {release.version}: already installed")
+    if todo:
+        say(f"installing release {release.version} on {len(todo)} host(s) in parallel")
+        _on_each(todo, one, release, say=say)
+
+
+def _on_each(
+    hosts: Sequence[Host], work: Callable[[Host], Any], release: Release, say: Say | None
+) -> list[Any]:
+    """`work` on every host at once; DeployError naming each host's problem if any failed."""
     with ThreadPoolExecutor(max_workers=min(8, len(hosts))) as pool:
-        futures = [pool.submit(one, host) for host in hosts]
-        problems = []
+        futures = [pool.submit(work, host) for host in hosts]
+        results, problems = [], []
         for future in futures:
             try:
-                say(future.result())
+                results.append(future.result())
+                if say is not None:
+                    say(str(results[-1]))
             except AdpulseError as exc:
                 problems.append(str(exc))
     if problems:
@@ -238,6 +262,7 @@ def _install_everywhere(
             f"release {release.version} could not be installed; no host was switched, every "
             "host still runs what it ran:\n  " + "\n  ".join(problems)
         )
+    return results
 
 
 def release_room(release: Release) -> int:

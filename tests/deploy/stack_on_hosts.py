@@ -28,6 +28,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import paramiko
+
 from adpulse.kafka.broker import local_broker
 from deploy.inventory import KAFKA_SCRAM, POSTGRES_MASTER, StackInventory, load_outputs_file
 from deploy.ssh import Target, connect
@@ -164,7 +166,18 @@ def stack_on_hosts(hosts: list[Host], work: Path) -> Iterator[StackOnHosts]:
         }
         (work / "haproxy").mkdir(exist_ok=True)
         fronts = stack.enter_context(haproxy_over(work / "haproxy", servers))
-        yield StackOnHosts(hosts, inv, outputs, known_hosts, hosts[0].ssh_key_path, fronts, gateway)
+        try:
+            yield StackOnHosts(
+                hosts, inv, outputs, known_hosts, hosts[0].ssh_key_path, fronts, gateway
+            )
+        finally:
+            # While Kafka still runs: a consumer stopped after it waits out its stop timeout
+            # trying to commit, and the hosts' poweroff with it.
+            for host in hosts:
+                try:
+                    host.ssh("systemctl stop adpulse-consumer adpulse-api adpulse-dashboard")
+                except (OSError, paramiko.SSHException):  # TimeoutError is an OSError
+                    pass  # a host a test broke: its poweroff just takes longer
 
 
 class ProcessArgs:

@@ -1,6 +1,7 @@
 """`adpulse deploy`, `adpulse status` and `adpulse rollback` as a person runs them: the CLI onto
-two real systemd hosts behind HAProxy, the inventory from an outputs file, the secrets from
-Secrets Manager (moto, in this process), strict host keys from the stack's known_hosts.
+a real systemd host behind HAProxy (three hosts: test_rollout.py), the inventory from an outputs
+file, the secrets from Secrets Manager (moto, in this process), strict host keys from the
+stack's known_hosts.
 
 `--skip-migrations` on every deploy: the Kafka topics and ClickHouse migrations that a deploy
 applies first need a ClickHouse newer than this machine's 18.16 (tests/deploy/
@@ -44,7 +45,7 @@ def releases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Release]:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackOnHosts]:
     skip_unless_possible()
     work = tmp_path_factory.mktemp("cli-stack")
-    with boot_hosts(2) as hosts, stack_on_hosts(hosts, work) as s:
+    with boot_hosts(1) as hosts, stack_on_hosts(hosts, work) as s:
         yield s
 
 
@@ -112,10 +113,10 @@ def test_dry_run_shows_the_plan_and_changes_nothing(
     assert result.exit_code == 0, result.output
     for host in stack.hosts:
         assert f"{host.name} ({host.ip}):" in result.output
-    assert result.output.count(f"upload and install release {release.version}") == 2
-    assert result.output.count("switch /opt/adpulse/current from nothing") == 2
+    assert result.output.count(f"upload and install release {release.version}") == 1
+    assert result.output.count("switch /opt/adpulse/current from nothing") == 1
     restarts = [line for line in result.output.splitlines() if "restart adpulse-api" in line]
-    assert len(restarts) == 2 and all(line.endswith("not running") for line in restarts)
+    assert len(restarts) == 1 and all(line.endswith("not running") for line in restarts)
     for host in stack.hosts:
         assert host.ssh("test -e /opt/adpulse/current").returncode == 1
         assert host.ssh("ls /opt/adpulse/releases 2>/dev/null | wc -l").stdout.strip() == "0"
@@ -128,7 +129,7 @@ def test_deploy_then_status_then_the_same_deploy_restarts_nothing(
     release = releases["first"]
     result = run("deploy", *options, "--release", str(release.archive), *_rolling(stack))
     assert result.exit_code == 0, result.output
-    assert f"release {release.version} runs on 2 host(s) (2 changed)" in result.output
+    assert f"release {release.version} runs on 1 host(s) (1 changed)" in result.output
     assert result.output.rstrip().endswith("dashboard: http://dashboard.e2e.invalid")
 
     hosts = json.loads(_healthy_status(run, options, "--json").output)["hosts"]
@@ -144,7 +145,7 @@ def test_deploy_then_status_then_the_same_deploy_restarts_nothing(
 
     again = run("deploy", *options, "--release", str(release.archive), *_rolling(stack))
     assert again.exit_code == 0, again.output
-    assert again.output.count("nothing to do") == 2
+    assert again.output.count("nothing to do") == 1
     assert "(0 changed)" in again.output
     assert {host.name: host.ssh(show).stdout.split() for host in stack.hosts} == started
     text = _healthy_status(run, options)
@@ -166,7 +167,7 @@ def test_rollback_goes_to_the_release_before_current(
                "--slo-window", "2")  # fmt: skip
     assert back.exit_code == 0, back.output
     assert f"rolling back to release {first.version}" in back.output
-    assert f"release {first.version} runs on 2 host(s)" in back.output
+    assert f"release {first.version} runs on 1 host(s)" in back.output
     after = json.loads(_healthy_status(run, options, "--json").output)["hosts"]
     assert {h["release"] for h in after} == {first.version}
     assert all(set(h["health"].values()) == {"ok"} for h in after)
