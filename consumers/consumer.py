@@ -43,6 +43,9 @@ INSERT_SETTINGS = {
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 30.0
 REVOKE_FLUSH_BUDGET_S = 10.0
+# librdkafka's statistics (and so the lag) come this often; while paused, the consumer asks the
+# broker for the partition ends itself on the same period.
+STATS_INTERVAL_S = 5.0
 
 
 def consumer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
@@ -76,6 +79,7 @@ class PartitionState:
     recent: RecentIds = field(default_factory=RecentIds)
     rewind_to: int | None = None
     newest_ms: int = 0  # the newest event time written from this partition
+    committed: int = -1  # the next offset committed for this partition (-1: none yet)
 
 
 @dataclass
@@ -117,6 +121,7 @@ class IngestConsumer:
         self._paused = False
         self._newest_ms = 0
         self._max_lag: int | None = None
+        self._lag_measured = 0.0
         self._rate_window: list[tuple[float, int]] = []
         self._activity = time.monotonic()
         self.cpu = CpuPhases()
@@ -126,7 +131,7 @@ class IngestConsumer:
                 settings,
                 **{
                     "client.id": self.name,
-                    "statistics.interval.ms": 5_000,
+                    "statistics.interval.ms": int(STATS_INTERVAL_S * 1000),
                     "stats_cb": self._on_stats,
                 },
             )
@@ -309,6 +314,9 @@ class IngestConsumer:
             offsets=[TopicPartition(self.settings.events_topic, partition, next_offset)],
             asynchronous=False,
         )
+        state = self._partitions.get(partition)
+        if state is not None:
+            state.committed = next_offset
 
     def _written(self, state: PartitionState, batch: PartitionBatch) -> None:
         state.sealed = None
@@ -387,7 +395,7 @@ class IngestConsumer:
                 batch.target_last = record.last_offset
                 tp.offset = record.first_offset
                 log.info("partition %d: rebuilding batch %s", tp.partition, record.token)
-            self._partitions[tp.partition] = PartitionState(open=batch)
+            self._partitions[tp.partition] = PartitionState(open=batch, committed=start)
         consumer.assign(partitions)
         self._activity = time.monotonic()
         if self._paused:
@@ -415,6 +423,11 @@ class IngestConsumer:
     def _on_stats(self, stats_json: str) -> None:
         import orjson
 
+        if self._paused:
+            # A paused partition is not fetched, so librdkafka's partition end (and the lag it
+            # derives) stops moving just when ClickHouse is down and the lag matters most.
+            # `_measure_lag_while_paused` asks the broker instead.
+            return
         stats = orjson.loads(stats_json)
         topic = stats.get("topics", {}).get(self.settings.events_topic, {})
         lags = []
@@ -426,11 +439,36 @@ class IngestConsumer:
         # One assignment, so `observe` on another thread reads a whole value.
         self._max_lag = max(lags) if lags else None
 
+    def _measure_lag_while_paused(self, now: float) -> None:
+        """Lag from each partition's end as the broker reports it now, against what this member
+        committed, every `STATS_INTERVAL_S` while paused."""
+        if not self._paused or now - self._lag_measured < STATS_INTERVAL_S:
+            return
+        from confluent_kafka import KafkaException, TopicPartition
+
+        self._lag_measured = now
+        lags = []
+        for partition, state in list(self._partitions.items()):
+            if state.committed < 0:
+                continue
+            try:
+                _low, high = self._consumer.get_watermark_offsets(
+                    TopicPartition(self.settings.events_topic, partition), timeout=1, cached=False
+                )
+            except KafkaException as exc:
+                log.warning("partition %d: could not read its end offset: %s", partition, exc)
+                continue
+            lag = max(high - state.committed, 0)
+            self.metrics.lag.labels(str(partition)).set(lag)
+            lags.append(lag)
+        self._max_lag = max(lags) if lags else self._max_lag
+
     def observe(self) -> Observation:
         """The largest partition lag and the newest event written; safe from any thread."""
         return Observation(max_lag=self._max_lag, newest_event_ms=self._newest_ms or None)
 
     def _update_gauges(self, now: float) -> None:
+        self._measure_lag_while_paused(now)
         buffered = sum(
             s.open.rows + (s.sealed.rows if s.sealed else 0) for s in self._partitions.values()
         )

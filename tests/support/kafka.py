@@ -26,8 +26,15 @@ def isolated_settings(bootstrap: str, clickhouse_url: str, **overrides: Any) -> 
     return settings
 
 
-def produce(settings: Settings, messages: list[tuple[bytes | None, bytes]]) -> None:
-    """Produce (key, value) pairs and wait until every one is acknowledged."""
+def produce(
+    settings: Settings, messages: list[tuple[bytes | None, bytes]], one_per_batch: bool = False
+) -> None:
+    """Produce (key, value) pairs and wait until every one is acknowledged.
+
+    `one_per_batch` sends each message in its own record batch. tansu answers ListOffsets
+    (the partition end a consumer asks the broker for) with the last batch's base offset + 1,
+    where Kafka answers the offset after its last record; with one record a batch, they agree.
+    """
     from confluent_kafka import Producer
 
     errors: list[Any] = []
@@ -37,6 +44,7 @@ def produce(settings: Settings, messages: list[tuple[bytes | None, bytes]]) -> N
             "linger.ms": 5,
             "enable.idempotence": True,
             "log.connection.close": False,
+            **({"batch.num.messages": 1} if one_per_batch else {}),
         }
     )
     for key, value in messages:
@@ -56,8 +64,8 @@ def produce(settings: Settings, messages: list[tuple[bytes | None, bytes]]) -> N
     assert not errors, errors[:3]
 
 
-def produce_events(settings: Settings, events: list[Event]) -> None:
-    produce(settings, [(e.event_id.encode(), encode(e)) for e in events])
+def produce_events(settings: Settings, events: list[Event], one_per_batch: bool = False) -> None:
+    produce(settings, [(e.event_id.encode(), encode(e)) for e in events], one_per_batch)
 
 
 def read_topic(settings: Settings, topic: str, expected: int, timeout: float = 20.0) -> list[Any]:
