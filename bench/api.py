@@ -575,7 +575,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--miss-requests", type=int, default=150, help="new questions per level (x conc/8)"
     )
-    parser.add_argument("--hit-requests", type=int, default=3000, help="repeated questions")
+    parser.add_argument("--hit-requests", type=int, default=20000, help="repeated questions")
     parser.add_argument(
         "--redis-url", default="redis://127.0.0.1:6379/0", help="'' for the in-process cache"
     )
