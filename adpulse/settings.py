@@ -7,6 +7,7 @@ configured from `pulumi stack output --json` with the `ADPULSE_` prefix and no t
 from __future__ import annotations
 
 import ipaddress
+import math
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -18,6 +19,7 @@ from adpulse import names
 from adpulse.errors import ConfigError
 
 _PLACEHOLDER_SECRETS = {"changeme", "change-me", "password", "secret", "admin", "example"}
+_MAX_KEY_ROTATION_GRACE_S = 24 * 3600
 
 
 class Settings(BaseSettings):
@@ -126,7 +128,14 @@ class Settings(BaseSettings):
     dashboard_api_key: SecretStr | None = Field(
         None,
         description="the dashboard's API key: the API registers it at startup as key `dashboard` "
-        "and revokes the one it replaces (adpulse.metadata.api_keys.register)",
+        "and retires the one it replaces after key_rotation_grace_s "
+        "(adpulse.metadata.api_keys.register)",
+    )
+    key_rotation_grace_s: float = Field(
+        3600.0,
+        description="a dashboard key replaced by a rotated one still verifies this long, so the "
+        "hosts a rolling deploy has not reached yet keep serving their dashboards; 0 revokes it "
+        f"at once; at most {_MAX_KEY_ROTATION_GRACE_S}",
     )
 
     @field_validator("clickhouse_url")
@@ -150,6 +159,22 @@ class Settings(BaseSettings):
                 "0.0.0.0 (every interface) or one of the host's own addresses"
             ) from None
         return value
+
+    @field_validator("key_rotation_grace_s", mode="before")
+    @classmethod
+    def _grace_in_range(cls, value: object) -> object:
+        # Checked before parsing so a word ("1h") gets the same message as a number out of range.
+        try:
+            seconds = float(value) if isinstance(value, int | float | str) else math.nan
+        except ValueError:
+            seconds = math.nan
+        if not 0 <= seconds <= _MAX_KEY_ROTATION_GRACE_S:
+            raise ValueError(
+                f"{value!r} is not a number of seconds from 0 to {_MAX_KEY_ROTATION_GRACE_S}: "
+                "how long a replaced dashboard key still verifies (default 3600, an hour, for "
+                "a rolling deploy; 0 revokes it at once)"
+            )
+        return seconds
 
     @field_validator(
         "clickhouse_admin_password", "clickhouse_ingest_password", "clickhouse_api_password"

@@ -110,8 +110,9 @@ async def open_context(
         closers.append(_in_thread(store.close))
     if settings.dashboard_api_key is not None:
         key = settings.dashboard_api_key.get_secret_value()
+        grace = timedelta(seconds=settings.key_rotation_grace_s)
         try:
-            await anyio.to_thread.run_sync(register_dashboard_key, store, key)
+            await anyio.to_thread.run_sync(register_dashboard_key, store, key, grace)
         except BaseException:
             for close in reversed(closers):
                 await close()
@@ -168,27 +169,46 @@ async def open_context(
     )
 
 
-def register_dashboard_key(store: MetadataStore, key: str) -> None:
-    """Make ADPULSE_DASHBOARD_API_KEY the one `dashboard` key (api_keys.register); logs ids
-    only. Raises ConfigError for a value that is not a key."""
+def register_dashboard_key(
+    store: MetadataStore, key: str, grace: timedelta = api_keys.ROTATION_GRACE
+) -> None:
+    """Make ADPULSE_DASHBOARD_API_KEY the current `dashboard` key, the ones it replaces retiring
+    after `grace` (api_keys.register); logs ids only. Raises ConfigError for a value that is
+    not a key."""
     try:
-        registered = api_keys.register(store, api_keys.DASHBOARD, key)
+        registered = api_keys.register(store, api_keys.DASHBOARD, key, grace=grace)
     except api_keys.ApiKeyError as exc:
         raise ConfigError(
             f"ADPULSE_DASHBOARD_API_KEY: {exc}; set it to the stack's dashboard-api-key secret, "
             "as `adpulse deploy` does"
         ) from None
     record = registered.record
-    if record.revoked_at is not None:
-        # A host deployed before the key's rotation: its dashboard is refused until its turn.
+    if record.revoked_at is not None and record.state(datetime.now(UTC)) == "retiring":
+        # A host the rolling deploy has not reached yet: its dashboard works until then.
         log.warning(
-            "ADPULSE_DASHBOARD_API_KEY is key %d, revoked at %s by a newer dashboard key: "
-            "deploy this host to give its dashboard the stack's current key",
+            "ADPULSE_DASHBOARD_API_KEY is key %d, replaced by a newer dashboard key and retiring: "
+            "it verifies until %s; deploy this host before then to give its dashboard the "
+            "stack's current key",
+            record.id,
+            record.revoked_at.isoformat(),
+        )
+    elif record.revoked_at is not None:
+        # Deployed too long before the key's rotation: its dashboard is refused until its turn.
+        log.warning(
+            "ADPULSE_DASHBOARD_API_KEY is key %d, revoked at %s: deploy this host to give its "
+            "dashboard the stack's current key",
             record.id,
             record.revoked_at.isoformat(),
         )
     for old in registered.revoked:
-        log.info("dashboard key %d replaces key %d, revoked now", record.id, old.id)
+        assert old.revoked_at is not None
+        log.info(
+            "dashboard key %d replaces key %d, which verifies until %s "
+            "(ADPULSE_KEY_ROTATION_GRACE_S) for the hosts not deployed yet",
+            record.id,
+            old.id,
+            old.revoked_at.isoformat(),
+        )
 
 
 def _in_thread(close: Callable[[], None]) -> Callable[[], Awaitable[None]]:

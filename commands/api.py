@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -104,22 +105,31 @@ def apikey_create(
 
 @apikey_app.command("list")
 def apikey_list(json: JsonOption = False) -> None:
-    """List keys by id and prefix (never the key), revoked ones included."""
+    """List keys by id and prefix (never the key), retiring and revoked ones included."""
     with domain_errors():
         from adpulse.metadata import api_keys
 
         with _store() as store:
             keys = api_keys.list_keys(store)
+    now = datetime.now(UTC)
     if json:
-        print_json([_key_json(k) for k in keys])
+        # `state` because a retiring key (replaced, still verifying) has a revoked_at too.
+        print_json([{**_key_json(k), "state": k.state(now)} for k in keys])
         return
     if not keys:
         typer.echo("no API keys; create one with `adpulse apikey create NAME`")
     for k in keys:
-        state = f"revoked {k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "active"
         typer.echo(
-            f"{k.id:>4}  {k.prefix}...  {k.created_at:%Y-%m-%d %H:%M}  {state:<24}  {k.name}"
+            f"{k.id:>4}  {k.prefix}...  {k.created_at:%Y-%m-%d %H:%M}  "
+            f"{_state_text(k, now):<37}  {k.name}"
         )
+
+
+def _state_text(key: ApiKey, now: datetime) -> str:
+    if key.revoked_at is None:
+        return "active"
+    when = f"{key.revoked_at:%Y-%m-%d %H:%M}"
+    return f"retiring, revoked at {when}" if key.state(now) == "retiring" else f"revoked {when}"
 
 
 @apikey_app.command("revoke")

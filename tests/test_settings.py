@@ -44,6 +44,29 @@ def test_bad_settings_name_the_key(
         load_settings()
 
 
+def test_key_rotation_grace_defaults_to_an_hour_as_api_keys_register_does() -> None:
+    from datetime import timedelta
+
+    from adpulse.metadata import api_keys
+
+    grace = timedelta(seconds=load_settings().key_rotation_grace_s)
+    assert grace == api_keys.ROTATION_GRACE == timedelta(hours=1)
+    assert load_settings(key_rotation_grace_s="0").key_rotation_grace_s == 0
+
+
+@pytest.mark.parametrize("value", ["-1", "86401", "1h", "", "nan", "inf"])
+def test_a_bad_key_rotation_grace_names_the_key_and_the_range(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("ADPULSE_KEY_ROTATION_GRACE_S", value)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert (
+        f"ADPULSE_KEY_ROTATION_GRACE_S: Value error, {value!r} is not a number of seconds "
+        "from 0 to 86400: how long a replaced dashboard key still verifies"
+    ) in str(info.value)
+
+
 def test_same_topic_for_events_and_dead_letters_is_refused(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -4,6 +4,10 @@ Keys are 256 random bits, so a plain SHA-256 (not a slow password hash) is enoug
 nothing to guess, and a fast hash keeps the per-request check to one indexed lookup. Most keys
 are made here (`create`); a deployment's own key, the dashboard's, is made by the stack and
 registered by the API at startup (`register`).
+
+A key verifies until its `revoked_at`. `revoke` sets it to now; `register`, replacing older
+keys of a name, sets theirs to now + a grace period, so a key can be "retiring": revoked at a
+time still to come, and verifying until then.
 """
 
 from __future__ import annotations
@@ -12,10 +16,10 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
 
-from sqlalchemy import Connection, Insert, Row, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Insert, Row, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from adpulse.errors import AdpulseError
@@ -26,6 +30,10 @@ KEY_PREFIX = "adp_"
 SHOWN_CHARS = 12  # "adp_" + 8 characters: enough to tell keys apart in `apikey list`
 MAX_KEY_CHARS = 128
 DASHBOARD = "dashboard"  # the name the API registers ADPULSE_DASHBOARD_API_KEY under
+# How long a replaced key still verifies: a rolling deploy reaches every host well within it, and
+# until a host's turn its dashboard sends the key it was deployed with. The API reads
+# ADPULSE_KEY_ROTATION_GRACE_S, whose default this is (tests/test_settings.py holds them equal).
+ROTATION_GRACE = timedelta(hours=1)
 # A key made elsewhere must be as strong as ours: 43 URL-safe characters carry 256 bits.
 _WELL_FORMED = re.compile(rf"{KEY_PREFIX}[A-Za-z0-9_-]{{43,{MAX_KEY_CHARS - len(KEY_PREFIX)}}}")
 
@@ -40,7 +48,13 @@ class ApiKey:
     name: str
     prefix: str
     created_at: datetime
-    revoked_at: datetime | None
+    revoked_at: datetime | None  # from then on the key does not verify; may be still to come
+
+    def state(self, now: datetime) -> Literal["active", "retiring", "revoked"]:
+        """Active (never revoked), retiring (revoked at a time after `now`) or revoked."""
+        if self.revoked_at is None:
+            return "active"
+        return "retiring" if self.revoked_at > now else "revoked"
 
 
 @dataclass(frozen=True)
@@ -65,7 +79,8 @@ def hash_key(key: str) -> str:
 @dataclass(frozen=True)
 class Registered:
     record: ApiKey  # the registered key; revoked_at set if it had been replaced before
-    revoked: tuple[ApiKey, ...]  # the older keys of its name this call revoked
+    # The older keys of its name this call retired: revoked at now + grace.
+    revoked: tuple[ApiKey, ...]
 
 
 def create(store: MetadataStore, name: str) -> NewKey:
@@ -81,15 +96,25 @@ def create(store: MetadataStore, name: str) -> NewKey:
     return NewKey(key, ApiKey(new_id, name, prefix, created_at, None))
 
 
-def register(store: MetadataStore, name: str, key: str) -> Registered:
+def register(
+    store: MetadataStore,
+    name: str,
+    key: str,
+    *,
+    grace: timedelta = ROTATION_GRACE,
+    now: datetime | None = None,
+) -> Registered:
     """Store a key made elsewhere (the stack's dashboard key) under `name` unless its hash is
-    stored already, and revoke the older keys of that name: a rotated key replaces the last.
+    stored already, and retire the older keys of that name: a rotated key replaces the last.
 
-    Idempotent, and safe when API replicas start at once: the unique `key_hash` lets one insert
-    win and the others find its row, and each older key is revoked once. A key revoked before
-    stays revoked and revokes nothing, so a host still holding a rotated-out key cannot undo
-    the rotation (`record.revoked_at` tells the caller). Raises ApiKeyError, without the value,
-    for a name or key `create` would not make.
+    A retired key is revoked at `now + grace`, not at once: during a rolling deploy the hosts
+    not yet deployed serve dashboards that still send it. A key already retiring or revoked
+    keeps its time (`revoke` ends a grace early). Idempotent, and safe when API replicas start
+    at once: the unique `key_hash` lets one insert win and the others find its row, and each
+    older key is retired once. A key revoked or retiring before stays so and retires nothing,
+    so a host still holding a rotated-out key cannot undo the rotation (`record.revoked_at`
+    tells the caller). Raises ApiKeyError, without the value, for a name or key `create` would
+    not make, or a negative grace.
     """
     name = _checked_name(name)
     if not is_well_formed(key):
@@ -97,7 +122,9 @@ def register(store: MetadataStore, name: str, key: str) -> Registered:
             f"the key to register as {name!r} is not an adpulse API key ({KEY_PREFIX} and 43 "
             f"to {MAX_KEY_CHARS - len(KEY_PREFIX)} URL-safe characters)"
         )
-    key_hash, now = hash_key(key), datetime.now(UTC)
+    if grace < timedelta(0):
+        raise ApiKeyError(f"the grace of a replaced {name!r} key must not be negative: {grace}")
+    key_hash, now = hash_key(key), _now(now)
     values = {"name": name, "prefix": key[:SHOWN_CHARS], "key_hash": key_hash, "created_at": now}
     with store.begin() as conn:
         conn.execute(_insert_unless_stored(conn, values))
@@ -113,23 +140,28 @@ def register(store: MetadataStore, name: str, key: str) -> Registered:
                 api_keys.c.id < record.id,
                 api_keys.c.revoked_at.is_(None),
             )
-            .values(revoked_at=now)
+            .values(revoked_at=now + grace)
             .returning(*_COLUMNS)
         )
         revoked = tuple(_record(row) for row in conn.execute(older))
     return Registered(record, revoked)
 
 
-def list_keys(store: MetadataStore, *, include_revoked: bool = True) -> list[ApiKey]:
+def list_keys(
+    store: MetadataStore, *, include_revoked: bool = True, now: datetime | None = None
+) -> list[ApiKey]:
+    """Every key by id; without `include_revoked`, those that verify at `now` (retiring ones
+    too)."""
     query = select(*_COLUMNS).order_by(api_keys.c.id)
     if not include_revoked:
-        query = query.where(api_keys.c.revoked_at.is_(None))
+        query = query.where(_verifies_at(_now(now)))
     with store.begin() as conn:
         return [_record(row) for row in conn.execute(query)]
 
 
-def revoke(store: MetadataStore, ident: str) -> ApiKey:
-    """Revoke the key with this id or prefix. Revoking a revoked key changes nothing."""
+def revoke(store: MetadataStore, ident: str, *, now: datetime | None = None) -> ApiKey:
+    """Revoke the key with this id or prefix at once, a retiring key too (its grace ends now).
+    Revoking a revoked key changes nothing."""
     column = api_keys.c.id if ident.isdigit() else api_keys.c.prefix
     value: int | str = int(ident) if ident.isdigit() else ident
     with store.begin() as conn:
@@ -138,23 +170,31 @@ def revoke(store: MetadataStore, ident: str) -> ApiKey:
             raise ApiKeyError(f"no API key with id or prefix {ident!r}; see `adpulse apikey list`")
         if len(rows) > 1:
             raise ApiKeyError(f"prefix {ident!r} names {len(rows)} keys; revoke by id instead")
-        record = _record(rows[0])
-        if record.revoked_at is None:
-            now = datetime.now(UTC)
+        record, now = _record(rows[0]), _now(now)
+        if record.state(now) != "revoked":
             conn.execute(update(api_keys).where(api_keys.c.id == record.id).values(revoked_at=now))
             record = ApiKey(record.id, record.name, record.prefix, record.created_at, now)
     return record
 
 
-def verify(store: MetadataStore, presented: str) -> bool:
-    """True when `presented` is a stored key that is not revoked."""
+def verify(store: MetadataStore, presented: str, *, now: datetime | None = None) -> bool:
+    """True when `presented` is a stored key not revoked at `now` (default: the clock's now)."""
     if not presented.startswith(KEY_PREFIX) or len(presented) > MAX_KEY_CHARS:
         return False
     query = select(api_keys.c.id).where(
-        api_keys.c.key_hash == hash_key(presented), api_keys.c.revoked_at.is_(None)
+        api_keys.c.key_hash == hash_key(presented), _verifies_at(_now(now))
     )
     with store.begin() as conn:
         return conn.execute(query).first() is not None
+
+
+def _now(now: datetime | None) -> datetime:
+    # In UTC: SQLite stores times without their zone, and compares them as text.
+    return datetime.now(UTC) if now is None else now.astimezone(UTC)
+
+
+def _verifies_at(now: datetime) -> ColumnElement[bool]:
+    return or_(api_keys.c.revoked_at.is_(None), api_keys.c.revoked_at > now)
 
 
 def _checked_name(name: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import select
@@ -98,8 +99,9 @@ def test_a_rotated_key_replaces_the_previous_one_of_its_name_only(store: Metadat
     after = api_keys.register(store, api_keys.DASHBOARD, new)
     assert [k.id for k in after.revoked] == [before.record.id]
     assert after.revoked[0].revoked_at is not None
-    assert not api_keys.verify(store, old)
-    assert api_keys.verify(store, new) and api_keys.verify(store, other.key)
+    ends = after.revoked[0].revoked_at + timedelta(seconds=1)
+    assert not api_keys.verify(store, old, now=ends)
+    assert api_keys.verify(store, new, now=ends) and api_keys.verify(store, other.key, now=ends)
     assert stored_rows(store) == [
         (other.record.id, "reporting", False),
         (before.record.id, "dashboard", True),
@@ -110,15 +112,106 @@ def test_a_rotated_key_replaces_the_previous_one_of_its_name_only(store: Metadat
 def test_a_host_still_holding_the_rotated_out_key_cannot_undo_the_rotation(
     store: MetadataStore,
 ) -> None:
-    """A host deployed before the rotation restarts its API with the old key: the old key
-    stays revoked and the current one keeps working."""
+    """A host deployed before the rotation restarts its API with the old key, during the grace
+    and after it: the old key keeps its revocation time and the current one keeps working."""
+    old, new = stack_key("Old1"), stack_key("New2")
+    t0 = datetime.now(UTC)
+    api_keys.register(store, api_keys.DASHBOARD, old, now=t0)
+    rotated = api_keys.register(store, api_keys.DASHBOARD, new, now=t0)
+    current, retiring = rotated.record, rotated.revoked[0]
+    ends = t0 + api_keys.ROTATION_GRACE
+    for restart in (t0 + timedelta(minutes=5), ends + timedelta(minutes=5)):
+        stale = api_keys.register(store, api_keys.DASHBOARD, old, now=restart)
+        assert stale.record == retiring and stale.record.revoked_at == ends
+        assert stale.revoked == ()
+        assert api_keys.verify(store, new, now=restart)
+    assert api_keys.verify(store, old, now=ends - timedelta(seconds=1))
+    assert not api_keys.verify(store, old, now=ends)
+    after = api_keys.list_keys(store, include_revoked=False, now=ends)
+    assert [k.id for k in after] == [current.id]
+
+
+def test_a_replaced_key_verifies_during_the_grace_and_not_after(store: MetadataStore) -> None:
+    """The rolling deploy: hosts not yet deployed send the old key until their turn."""
+    old, new = stack_key("Old1"), stack_key("New2")
+    t0, grace = datetime.now(UTC), timedelta(minutes=10)
+    api_keys.register(store, api_keys.DASHBOARD, old, now=t0)
+    rotated = api_keys.register(store, api_keys.DASHBOARD, new, grace=grace, now=t0)
+    assert [k.revoked_at for k in rotated.revoked] == [t0 + grace]
+    for moment in (t0, t0 + grace - timedelta(microseconds=1)):
+        assert api_keys.verify(store, old, now=moment) and api_keys.verify(store, new, now=moment)
+    assert not api_keys.verify(store, old, now=t0 + grace)
+    assert api_keys.verify(store, new, now=t0 + grace)
+    # The same instant in another zone: SQLite compares stored UTC times as text.
+    east = timezone(timedelta(hours=5))
+    assert api_keys.verify(store, old, now=(t0 + grace - timedelta(seconds=1)).astimezone(east))
+    assert not api_keys.verify(store, old, now=(t0 + grace).astimezone(east))
+
+
+def test_the_default_grace_holds_the_old_key_by_the_clock_and_zero_ends_it_at_once(
+    store: MetadataStore,
+) -> None:
+    first, second, third = stack_key("One1"), stack_key("Two2"), stack_key("Three3")
+    api_keys.register(store, api_keys.DASHBOARD, first)
+    api_keys.register(store, api_keys.DASHBOARD, second)
+    assert api_keys.verify(store, first) and api_keys.verify(store, second)
+    api_keys.register(store, api_keys.DASHBOARD, third, grace=timedelta(0))
+    assert not api_keys.verify(store, second) and api_keys.verify(store, third)
+    assert api_keys.verify(store, first), "a retiring key keeps its time"
+
+
+def test_rotating_again_during_the_grace_does_not_extend_the_first_one(
+    store: MetadataStore,
+) -> None:
+    t0, grace = datetime.now(UTC), timedelta(minutes=10)
+    keys = [stack_key(tag) for tag in ("One1", "Two2", "Three3")]
+    first = api_keys.register(store, api_keys.DASHBOARD, keys[0], grace=grace, now=t0).record
+    api_keys.register(store, api_keys.DASHBOARD, keys[1], grace=grace, now=t0)
+    later = t0 + timedelta(minutes=4)
+    third = api_keys.register(store, api_keys.DASHBOARD, keys[2], grace=grace, now=later)
+    assert [(k.id, k.revoked_at) for k in third.revoked] == [(first.id + 1, later + grace)]
+    states = [(k.id, k.state(later)) for k in api_keys.list_keys(store)]
+    assert states == [
+        (first.id, "retiring"),
+        (first.id + 1, "retiring"),
+        (third.record.id, "active"),
+    ]
+    assert not api_keys.verify(store, keys[0], now=t0 + grace)
+    assert api_keys.verify(store, keys[1], now=t0 + grace)
+
+
+def test_an_explicit_revoke_ends_a_grace_at_once(store: MetadataStore) -> None:
     old, new = stack_key("Old1"), stack_key("New2")
     api_keys.register(store, api_keys.DASHBOARD, old)
-    current = api_keys.register(store, api_keys.DASHBOARD, new).record
-    stale = api_keys.register(store, api_keys.DASHBOARD, old)
-    assert stale.record.revoked_at is not None and stale.revoked == ()
-    assert api_keys.verify(store, new) and not api_keys.verify(store, old)
-    assert [k.id for k in api_keys.list_keys(store, include_revoked=False)] == [current.id]
+    retiring = api_keys.register(store, api_keys.DASHBOARD, new).revoked[0]
+    assert api_keys.verify(store, old)
+    revoked = api_keys.revoke(store, str(retiring.id))
+    assert revoked.revoked_at is not None and revoked.revoked_at <= datetime.now(UTC)
+    assert not api_keys.verify(store, old) and api_keys.verify(store, new)
+    assert api_keys.revoke(store, str(retiring.id)) == revoked
+
+
+def test_list_tells_retiring_keys_from_active_and_revoked(store: MetadataStore) -> None:
+    t0, grace = datetime.now(UTC), timedelta(minutes=10)
+    gone = api_keys.create(store, "gone")
+    api_keys.revoke(store, str(gone.record.id), now=t0)
+    old = api_keys.register(store, api_keys.DASHBOARD, stack_key("Old1"), now=t0).record
+    new = api_keys.register(store, api_keys.DASHBOARD, stack_key("New2"), grace=grace, now=t0)
+    listed = api_keys.list_keys(store)
+    assert [(k.id, k.state(t0)) for k in listed] == [
+        (gone.record.id, "revoked"),
+        (old.id, "retiring"),
+        (new.record.id, "active"),
+    ]
+    assert [k.state(t0 + grace) for k in listed] == ["revoked", "revoked", "active"]
+    verifying = api_keys.list_keys(store, include_revoked=False, now=t0)
+    assert [k.id for k in verifying] == [old.id, new.record.id]
+
+
+def test_a_negative_grace_is_refused(store: MetadataStore) -> None:
+    with pytest.raises(api_keys.ApiKeyError, match="must not be negative"):
+        api_keys.register(store, api_keys.DASHBOARD, stack_key("Old1"), grace=-timedelta(1))
+    assert stored_rows(store) == []
 
 
 @pytest.mark.parametrize(

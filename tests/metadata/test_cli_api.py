@@ -69,6 +69,49 @@ def test_apikey_json_list_and_revoke(env: Settings) -> None:
     assert after[0]["revoked_at"] is not None
 
 
+def test_apikey_list_shows_a_replaced_key_retiring_until_its_revocation(env: Settings) -> None:
+    """A rotated dashboard key still verifies for the grace; `list` says so, and until when."""
+    old_key, new_key = "adp_" + "Old1" * 10 + "Old", "adp_" + "New2" * 10 + "New"
+    store = open_store(env)
+    try:
+        gone = api_keys.create(store, "ci")
+        api_keys.revoke(store, str(gone.record.id))
+        api_keys.register(store, api_keys.DASHBOARD, old_key)
+        rotated = api_keys.register(store, api_keys.DASHBOARD, new_key)
+        gone_record, old, new = api_keys.list_keys(store)
+    finally:
+        store.close()
+    assert old.revoked_at is not None and old.revoked_at == rotated.revoked[0].revoked_at
+    assert gone_record.revoked_at is not None
+
+    def line(key: api_keys.ApiKey, state: str) -> str:
+        created = f"{key.created_at:%Y-%m-%d %H:%M}"
+        return f"{key.id:>4}  {key.prefix}...  {created}  {state:<37}  {key.name}"
+
+    listed = run("apikey", "list")
+    assert listed.exit_code == 0, listed.output
+    assert listed.stdout.splitlines() == [
+        line(gone_record, f"revoked {gone_record.revoked_at:%Y-%m-%d %H:%M}"),
+        line(old, f"retiring, revoked at {old.revoked_at:%Y-%m-%d %H:%M}"),
+        line(new, "active"),
+    ]
+    as_json = json.loads(run("apikey", "list", "--json").stdout)
+    assert [(k["id"], k["state"], k["revoked_at"]) for k in as_json] == [
+        (gone_record.id, "revoked", gone_record.revoked_at.isoformat()),
+        (old.id, "retiring", old.revoked_at.isoformat()),
+        (new.id, "active", None),
+    ]
+    # An explicit revoke has no grace.
+    assert run("apikey", "revoke", str(old.id)).exit_code == 0
+    after = json.loads(run("apikey", "list", "--json").stdout)
+    assert [k["state"] for k in after] == ["revoked", "revoked", "active"]
+    store = open_store(env)
+    try:
+        assert not api_keys.verify(store, old_key) and api_keys.verify(store, new_key)
+    finally:
+        store.close()
+
+
 def test_apikey_revoke_unknown_is_one_line_and_exit_1(env: Settings) -> None:
     result = run("apikey", "revoke", "7")
     assert result.exit_code == 1
