@@ -34,6 +34,9 @@ CLICKHOUSE_CLOUD_HOURS = 732  # ClickHouse's billing examples use 732 h a month
 KINESIS_RECORDS_PER_SHARD = 1000  # per second
 KINESIS_MB_PER_SHARD = 1.0  # per second
 KINESIS_PUT_UNIT_BYTES = 25_000
+# On-demand data in is billed per record rounded up to the nearest KB (1,024 bytes), data out
+# as read (aws.amazon.com/kinesis/data-streams/pricing, "Key terms").
+KINESIS_ON_DEMAND_IN_ROUNDING = 1024
 SEED_CLAIM_USD = 15_000  # the seed's "ClickHouse Cloud would cost $15K/month"
 
 
@@ -88,11 +91,13 @@ def kinesis(p: Pricing, versus: float) -> list[Alternative]:
     shard = p.catalogue.price("kinesis/shard", p.region)
     put = p.catalogue.price("kinesis/put-units", p.region)
     provisioned = shards * p.hours * shard.usd + units / 1e6 * put.usd
-    gb = month_events * u.kafka_bytes_per_event / GIB
+    billed_in = math.ceil(max(u.kafka_bytes_per_event, 1) / KINESIS_ON_DEMAND_IN_ROUNDING)
+    gb_in = month_events * billed_in * KINESIS_ON_DEMAND_IN_ROUNDING / GIB
+    gb_out = month_events * u.kafka_bytes_per_event / GIB
     stream = p.catalogue.price("kinesis/on-demand/stream", p.region)
     ingest = p.catalogue.price("kinesis/on-demand/ingest", p.region)
     retrieve = p.catalogue.price("kinesis/on-demand/retrieve", p.region)
-    on_demand = p.hours * stream.usd + gb * (ingest.usd + retrieve.usd)
+    on_demand = p.hours * stream.usd + gb_in * ingest.usd + gb_out * retrieve.usd
     return [
         Alternative(
             "Kinesis provisioned (the seed's alternative)",
@@ -108,7 +113,8 @@ def kinesis(p: Pricing, versus: float) -> list[Alternative]:
             "kafka",
             on_demand,
             versus,
-            f"{gb:,.0f} GB in and out a month, one consumer",
+            f"{gb_in:,.0f} GB in (each {u.kafka_bytes_per_event:,.0f}-byte event billed as "
+            f"{billed_in} KB) and {gb_out:,.0f} GB out a month, one consumer",
             (stream.source, ingest.source, retrieve.source),
         ),
     ]

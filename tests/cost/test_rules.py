@@ -204,8 +204,11 @@ def test_kinesis_shards_cover_the_peak(catalogue: Catalogue, usage: Usage) -> No
     assert provisioned.monthly_usd == pytest.approx(
         7 * 730 * 0.015 + 200e6 * 730 / 24 / 1e6 * 0.014
     )
-    gb = 200e6 * 730 / 24 * 300 / GIB
-    assert on_demand.monthly_usd == pytest.approx(730 * 0.04 + gb * (0.08 + 0.04))
+    # Data in is billed per record rounded up to a KB: a 300-byte event is 1,024 bytes in.
+    events = 200e6 * 730 / 24
+    gb_in, gb_out = events * 1024 / GIB, events * 300 / GIB
+    assert on_demand.monthly_usd == pytest.approx(730 * 0.04 + gb_in * 0.08 + gb_out * 0.04)
+    assert "billed as 1 KB" in on_demand.detail
 
 
 def test_the_report_sums_its_lines_and_compares_the_seed(
