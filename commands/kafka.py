@@ -17,9 +17,10 @@ from commands.stack_options import (
     ReleaseOption,
     SshKeyOption,
     SshUserOption,
+    StackArgs,
     StateOption,
-    access_of,
     on_stack,
+    run_on,
 )
 from commands.support import domain_errors, print_json
 
@@ -49,25 +50,19 @@ def topics_apply(
     command exits 1, so a person decides. With --stack, on the stack's first app host over
     SSH, with the stack's Kafka login.
     """
+    reach = StackArgs(
+        stack=stack, outputs=outputs, discover=discover, ssh_user=ssh_user, ssh_key=ssh_key,
+        bastion=bastion, proxy_command=proxy_command, state_dir=state_dir, release=release,
+    )  # fmt: skip
     with domain_errors():
-        access = access_of(ssh_user, ssh_key, bastion, proxy_command, state_dir)
-        where = on_stack(stack, outputs, discover, access, release)
+        where = on_stack(reach)
         if where is None:
             from adpulse.kafka.topics import apply_topics
             from adpulse.settings import get_settings
 
             reports = [r.__dict__ for r in apply_topics(get_settings())]
         else:
-            from deploy.remote_admin import run_on_stack
-
-            reports = run_on_stack(
-                where.stack,
-                where.source,
-                where.access,
-                ["kafka", "topics", "apply"],
-                release=where.release,
-                say=None if json else lambda line: typer.echo(line, err=True),
-            ).output
+            reports = run_on(where, ["kafka", "topics", "apply"], json, changes=True)
     if json:
         print_json(reports)
     else:

@@ -15,10 +15,12 @@ from commands.stack_options import (
     ProxyCommandOption,
     SshKeyOption,
     SshUserOption,
+    StackArgs,
     StateOption,
 )
 
 if TYPE_CHECKING:
+    from commands.stack_options import OnStack
     from deploy.run import Request
 
 RequiredStack = Annotated[
@@ -74,14 +76,7 @@ def attach(deploy_app: typer.Typer, app: typer.Typer) -> None:
 
 
 def _request(
-    stack: str,
-    outputs: Path | None,
-    discover: str | None,
-    ssh_user: str,
-    ssh_key: Path | None,
-    bastion: str | None,
-    proxy_command: str | None,
-    state_dir: Path,
+    where: OnStack,
     balancer: str,
     backends: list[str] | None,
     hosts: list[str] | None,
@@ -93,14 +88,12 @@ def _request(
     command: str,
     migrate: bool = True,
 ) -> Request:
-    from commands.stack_options import access_of
     from deploy.rollout import Gate, Options
     from deploy.run import Request, parse_balancer
-    from deploy.sources import Source
 
     gate = Gate(gate_window, slo_p95_ms, slo_freshness_s) if gate_window > 0 else None
     options = Options(
-        user=ssh_user,
+        user=where.access.user,
         hosts=tuple(hosts or ()),
         dry_run=dry_run,
         health_timeout_s=health_timeout,
@@ -108,9 +101,9 @@ def _request(
         command=command,
     )
     return Request(
-        stack,
-        Source(outputs, discover),
-        access_of(ssh_user, ssh_key, bastion, proxy_command, state_dir),
+        where.stack,
+        where.source,
+        where.access,
         parse_balancer(balancer, backends or []),
         options,
         migrate,
@@ -161,17 +154,20 @@ def deploy_command(
     nothing. Ends with the dashboard URL."""
     if ctx.invoked_subcommand is not None:
         return
+    from commands.stack_options import required_stack
     from commands.support import domain_errors
     from deploy.release_file import read_release
     from deploy.run import build, run_deploy
 
-    if not stack:
-        raise typer.BadParameter("give --stack NAME (or ADPULSE_STACK)", param_hint="--stack")
+    reach = StackArgs(
+        stack=stack, outputs=outputs, discover=discover, ssh_user=ssh_user, ssh_key=ssh_key,
+        bastion=bastion, proxy_command=proxy_command, state_dir=state_dir,
+    )  # fmt: skip
     with domain_errors():
         req = _request(
-            stack, outputs, discover, ssh_user, ssh_key, bastion, proxy_command, state_dir,
-            balancer, haproxy_backend, host, dry_run, health_timeout, slo_window, slo_p95_ms,
-            slo_freshness_s, f"adpulse deploy --stack {stack}", not skip_migrations,
+            required_stack(reach), balancer, haproxy_backend, host, dry_run, health_timeout,
+            slo_window, slo_p95_ms, slo_freshness_s, f"adpulse deploy --stack {stack}",
+            not skip_migrations,
         )  # fmt: skip
         built = read_release(release) if release else build(platform, allow_dirty)
         typer.echo(f"release {built.version} ({built.archive})", err=True)
@@ -213,16 +209,18 @@ def rollback_command(
     The same path as a deploy (lock, drain, health, SLO gate), with a release the hosts
     already have: nothing is uploaded and no migration runs. `adpulse status` shows each
     host's releases and its rollback target."""
+    from commands.stack_options import required_stack
     from commands.support import domain_errors
     from deploy.run import rollback_target, run_deploy
 
-    if not stack:
-        raise typer.BadParameter("give --stack NAME (or ADPULSE_STACK)", param_hint="--stack")
+    reach = StackArgs(
+        stack=stack, outputs=outputs, discover=discover, ssh_user=ssh_user, ssh_key=ssh_key,
+        bastion=bastion, proxy_command=proxy_command, state_dir=state_dir,
+    )  # fmt: skip
     with domain_errors():
         req = _request(
-            stack, outputs, discover, ssh_user, ssh_key, bastion, proxy_command, state_dir,
-            balancer, haproxy_backend, host, dry_run, health_timeout, slo_window, slo_p95_ms,
-            slo_freshness_s, f"adpulse rollback --stack {stack}", False,
+            required_stack(reach), balancer, haproxy_backend, host, dry_run, health_timeout,
+            slo_window, slo_p95_ms, slo_freshness_s, f"adpulse rollback --stack {stack}", False,
         )  # fmt: skip
         version = rollback_target(req, to)
         typer.echo(f"rolling back to release {version}", err=True)
@@ -245,17 +243,18 @@ def status_command(
 ) -> None:
     """Per app host: the release, each unit's state, health, consumer lag and freshness, and
     the API's P95 since it started. Exits 1 when a host is unreachable or unhealthy."""
-    from commands.stack_options import access_of
+    from commands.stack_options import required_stack
     from commands.support import domain_errors, print_json
     from deploy.run import run_status
-    from deploy.sources import Source
     from deploy.status import render
 
-    if not stack:
-        raise typer.BadParameter("give --stack NAME (or ADPULSE_STACK)", param_hint="--stack")
+    reach = StackArgs(
+        stack=stack, outputs=outputs, discover=discover, ssh_user=ssh_user, ssh_key=ssh_key,
+        bastion=bastion, proxy_command=proxy_command, state_dir=state_dir,
+    )  # fmt: skip
     with domain_errors():
-        access = access_of(ssh_user, ssh_key, bastion, proxy_command, state_dir)
-        statuses = run_status(stack, Source(outputs, discover), access)
+        where = required_stack(reach)
+        statuses = run_status(where.stack, where.source, where.access)
     if json:
         print_json({"stack": stack, "hosts": [s.as_json() for s in statuses]})
     else:

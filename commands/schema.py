@@ -13,16 +13,16 @@ import typer
 from commands.stack_options import (
     BastionOption,
     DiscoverOption,
-    OnStack,
     OnStackOption,
     OutputsOption,
     ProxyCommandOption,
     ReleaseOption,
     SshKeyOption,
     SshUserOption,
+    StackArgs,
     StateOption,
-    access_of,
     on_stack,
+    run_on,
 )
 from commands.support import domain_errors, print_json
 
@@ -59,47 +59,6 @@ def _migrator(topology: str | None) -> Migrator:
     return Migrator(connect_as(settings, "admin"), chosen, schema_options(settings))
 
 
-def _on_stack(
-    stack: str | None,
-    outputs: Path | None,
-    discover: str | None,
-    ssh_user: str,
-    ssh_key: Path | None,
-    bastion: str | None,
-    proxy_command: str | None,
-    state_dir: Path,
-    release: str | None,
-    topology: str | None,
-) -> OnStack | None:
-    return on_stack(
-        stack,
-        outputs,
-        discover,
-        access_of(ssh_user, ssh_key, bastion, proxy_command, state_dir),
-        release,
-        {"--topology": topology},
-    )
-
-
-def _run_on(
-    where: OnStack, args: list[str], json: bool, *, changes: bool, timeout: float | None = None
-) -> Any:
-    """`adpulse ARGS --json` on the stack's first app host; its parsed output."""
-    from deploy.remote_admin import ADMIN_TIMEOUT_S, run_on_stack
-
-    result = run_on_stack(
-        where.stack,
-        where.source,
-        where.access,
-        args,
-        release=where.release,
-        changes=changes,
-        timeout=timeout or ADMIN_TIMEOUT_S,
-        say=None if json else lambda line: typer.echo(line, err=True),
-    )
-    return result.output
-
-
 @schema_app.command("status")
 def status(
     topology: TopologyOpt = None,
@@ -115,15 +74,16 @@ def status(
     release: ReleaseOption = None,
 ) -> None:
     """Show each migration: applied, pending, failed (and where), or changed since applied."""
+    reach = StackArgs(
+        stack=stack, outputs=outputs, discover=discover, ssh_user=ssh_user, ssh_key=ssh_key,
+        bastion=bastion, proxy_command=proxy_command, state_dir=state_dir, release=release,
+    )  # fmt: skip
     with domain_errors():
-        where = _on_stack(
-            stack, outputs, discover, ssh_user, ssh_key, bastion, proxy_command, state_dir,
-            release, topology,
-        )  # fmt: skip
+        where = on_stack(reach, {"--topology": topology})
         if where is None:
             rows = [row.__dict__ for row in _migrator(topology).status()]
         else:
-            rows = _run_on(where, ["schema", "status"], json, changes=False)
+            rows = run_on(where, ["schema", "status"], json, changes=False)
     if json:
         print_json(rows)
     else:
@@ -167,11 +127,12 @@ def migrate(
     """Apply pending migrations in order under a lock, recording each in the ledger.
 
     With --stack, on the stack's first app host over SSH, as the admin role."""
+    reach = StackArgs(
+        stack=stack, outputs=outputs, discover=discover, ssh_user=ssh_user, ssh_key=ssh_key,
+        bastion=bastion, proxy_command=proxy_command, state_dir=state_dir, release=release,
+    )  # fmt: skip
     with domain_errors():
-        where = _on_stack(
-            stack, outputs, discover, ssh_user, ssh_key, bastion, proxy_command, state_dir,
-            release, topology,
-        )  # fmt: skip
+        where = on_stack(reach, {"--topology": topology})
         args = ["schema", "migrate", *(["--to", str(to)] if to is not None else [])]
         if dry_run:
             if where is None:
@@ -186,7 +147,7 @@ def migrate(
                     for plan, resume in migrator.pending(to)
                 ]
             else:
-                todo = _run_on(where, [*args, "--dry-run"], json, changes=False)
+                todo = run_on(where, [*args, "--dry-run"], json, changes=False)
         elif where is None:
             applied = _migrator(topology).migrate(
                 to,
@@ -200,7 +161,7 @@ def migrate(
         else:
             from deploy.remote_admin import MIGRATE_TIMEOUT_S
 
-            applied = _run_on(where, args, json, changes=True, timeout=MIGRATE_TIMEOUT_S)["applied"]
+            applied = run_on(where, args, json, changes=True, timeout=MIGRATE_TIMEOUT_S)["applied"]
     if dry_run:
         _print_pending(todo, json)
     elif json:
@@ -230,18 +191,44 @@ def _print_pending(todo: list[dict[str, Any]], json: bool) -> None:
 @schema_app.command("unlock")
 def unlock_command(
     yes: Annotated[bool, typer.Option("--yes", help="Do it without asking.")] = False,
+    json: JsonOpt = False,
+    stack: OnStackOption = None,
+    outputs: OutputsOption = None,
+    discover: DiscoverOption = None,
+    ssh_user: SshUserOption = "admin",
+    ssh_key: SshKeyOption = None,
+    bastion: BastionOption = None,
+    proxy_command: ProxyCommandOption = None,
+    state_dir: StateOption = Path(".adpulse"),
+    release: ReleaseOption = None,
 ) -> None:
-    """Remove a migration lock left by a crashed run. Check that no migration is running."""
-    with domain_errors():
-        from adpulse.clickhouse.migrate import unlock
-        from adpulse.clickhouse.roles import connect_as
-        from adpulse.settings import get_settings
+    """Remove a migration lock left by a crashed run. Check that no migration is running.
 
+    With --stack, on the stack's first app host over SSH, as the admin role."""
+    reach = StackArgs(
+        stack=stack, outputs=outputs, discover=discover, ssh_user=ssh_user, ssh_key=ssh_key,
+        bastion=bastion, proxy_command=proxy_command, state_dir=state_dir, release=release,
+    )  # fmt: skip
+    with domain_errors():
+        where = on_stack(reach)
         if not yes:
-            typer.confirm("Is no other `adpulse schema migrate` running?", abort=True)
-        client = connect_as(get_settings(), "admin")
-        who = unlock(client, client.database)
-    typer.echo(f"lock removed ({who})" if who else "no lock was held")
+            # Asked here, before any host is reached; the host's run is told --yes.
+            against = f" against stack {where.stack}" if where is not None else ""
+            question = f"Is no other `adpulse schema migrate` running{against}?"
+            typer.confirm(question, abort=True, err=json)
+        if where is None:
+            from adpulse.clickhouse.migrate import unlock
+            from adpulse.clickhouse.roles import connect_as
+            from adpulse.settings import get_settings
+
+            client = connect_as(get_settings(), "admin")
+            who = unlock(client, client.database)
+        else:
+            who = run_on(where, ["schema", "unlock", "--yes"], json, changes=True)["holder"]
+    if json:
+        print_json({"removed": who is not None, "holder": who})
+    else:
+        typer.echo(f"lock removed ({who})" if who else "no lock was held")
 
 
 @schema_app.command("render")

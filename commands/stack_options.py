@@ -1,5 +1,6 @@
 """Options of the commands that reach a stack's hosts, declared once (as `adpulse deploy` has
-them), and their parsing into what `deploy/` takes: a `Source` and an `Access`.
+them), their values as given (`StackArgs`), and their parsing into what `deploy/` takes: an
+`OnStack` (the stack, a `Source` and an `Access`), where `run_on` runs an admin command.
 
 Light imports only: `adpulse --help` loads this module.
 """
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -82,6 +83,29 @@ ReleaseOption = Annotated[
 ]
 
 
+@dataclass(frozen=True, kw_only=True)
+class StackArgs:
+    """The stack and SSH options as a command got them, before any check: built once in the
+    command (by name: several are `str | None`), then turned into an `OnStack` by `on_stack`
+    or `required_stack`. `release` is the installed release of `--release VERSION`."""
+
+    stack: str | None
+    outputs: Path | None
+    discover: str | None
+    ssh_user: str
+    ssh_key: Path | None
+    bastion: str | None
+    proxy_command: str | None
+    state_dir: Path
+    release: str | None = None
+
+    def access(self) -> Access:
+        """The SSH options as one `Access`; ConfigError for a bad --bastion."""
+        return access_of(
+            self.ssh_user, self.ssh_key, self.bastion, self.proxy_command, self.state_dir
+        )
+
+
 @dataclass(frozen=True)
 class OnStack:
     """Where a `--stack` command runs: the stack, its inventory's source, how to reach it."""
@@ -115,27 +139,31 @@ def access_of(
     return Access(ssh_user, ssh_key, jump, proxy_command, state_dir)
 
 
-def on_stack(
-    stack: str | None,
-    outputs: Path | None,
-    discover: str | None,
-    access: Access,
-    release: str | None,
-    local_only: dict[str, object] | None = None,
-) -> OnStack | None:
+def required_stack(args: StackArgs) -> OnStack:
+    """For the commands that only run on a stack (deploy, rollback, status): typer's usage
+    error without --stack, ConfigError for a bad --bastion."""
+    from deploy.sources import Source
+
+    if not args.stack:
+        raise typer.BadParameter("give --stack NAME (or ADPULSE_STACK)", param_hint="--stack")
+    return OnStack(args.stack, Source(args.outputs, args.discover), args.access(), args.release)
+
+
+def on_stack(args: StackArgs, local_only: dict[str, object] | None = None) -> OnStack | None:
     """The stack to run on, or None to run locally. Raises ConfigError, naming the option,
-    for a stack option without --stack, or a local-only option (`local_only`, set ones only)
-    with it."""
+    for a bad --bastion, a stack option without --stack, or a local-only option (`local_only`,
+    set ones only) with it."""
     from adpulse.errors import ConfigError
     from deploy.sources import Source
 
-    if stack is None:
+    access = args.access()
+    if args.stack is None:
         given = [
             name
             for name, value in (
-                ("--outputs", outputs),
-                ("--discover", discover),
-                ("--release", release),
+                ("--outputs", args.outputs),
+                ("--discover", args.discover),
+                ("--release", args.release),
                 ("--bastion", access.jump),
                 ("--proxy-command", access.proxy_command),
                 ("--ssh-key", access.key_file),
@@ -150,6 +178,26 @@ def on_stack(
             raise ConfigError(
                 f"{name} is for local runs: with --stack, the stack's own settings apply"
             )
-    if outputs is not None and discover is not None:
+    if args.outputs is not None and args.discover is not None:
         raise ConfigError("give --outputs FILE or --discover REGION, not both")
-    return OnStack(stack, Source(outputs, discover), access, release)
+    return OnStack(args.stack, Source(args.outputs, args.discover), access, args.release)
+
+
+def run_on(
+    where: OnStack, args: list[str], json: bool, *, changes: bool, timeout: float | None = None
+) -> Any:
+    """`adpulse ARGS --json` on the stack's first app host (`deploy.remote_admin`); its parsed
+    output. Says on stderr where it runs unless `json`."""
+    from deploy.remote_admin import ADMIN_TIMEOUT_S, run_on_stack
+
+    result = run_on_stack(
+        where.stack,
+        where.source,
+        where.access,
+        args,
+        release=where.release,
+        changes=changes,
+        timeout=timeout or ADMIN_TIMEOUT_S,
+        say=None if json else lambda line: typer.echo(line, err=True),
+    )
+    return result.output

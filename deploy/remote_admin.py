@@ -1,9 +1,9 @@
 """Admin commands against a stack's real endpoints, run on its first app host over SSH.
 
 ClickHouse, MSK and RDS sit in private subnets that the deployer's machine usually cannot
-reach, but the app hosts can: `adpulse schema migrate` and `adpulse kafka topics apply` run
-there, as the service user, with a release's own venv (`current`, or an installed release by
-name), and print JSON (`--json`) that comes back parsed.
+reach, but the app hosts can: `adpulse schema migrate | status | unlock` and `adpulse kafka
+topics apply` run there, as the service user, with a release's own venv (`current`, or an
+installed release by name), and print JSON (`--json`) that comes back parsed.
 
 Their settings are the ones the services get from the stack (`deploy.settings_env`), plus the
 admin credentials only this step holds: the ClickHouse admin password and the Kafka SCRAM

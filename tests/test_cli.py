@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -28,7 +29,13 @@ HEAVY = (
 
 @pytest.mark.parametrize(
     "argv",
-    [["--help"], ["cost", "report", "--help"], ["stack", "--help"], ["deploy", "trust", "--help"]],
+    [
+        ["--help"],
+        ["cost", "report", "--help"],
+        ["stack", "--help"],
+        ["deploy", "trust", "--help"],
+        ["schema", "unlock", "--help"],
+    ],
 )
 def test_help_imports_nothing_heavy(argv: list[str]) -> None:
     """`adpulse --help` must stay fast: the heavy libraries load only inside commands."""
@@ -153,3 +160,42 @@ def test_topics_apply_reports_json_and_mismatch_exit_code(
     changed = run_cli("kafka", "topics", "apply", cwd=tmp_path, env=env)
     assert changed.returncode == 1
     assert "partitions: broker has 2, settings want 5" in changed.stdout
+
+
+# What a migrator that crashed holding the lock leaves behind: the lock, taken and never let go.
+CRASHED_MIGRATOR = """
+from adpulse.clickhouse.migrate import MigrationLock
+from adpulse.clickhouse.roles import connect_as
+from adpulse.settings import get_settings
+
+client = connect_as(get_settings(), "admin")
+client.command(f"CREATE DATABASE IF NOT EXISTS {client.database}")
+print(MigrationLock(client, client.database).__enter__().owner)
+"""
+
+
+def test_schema_unlock_removes_a_stale_lock_and_says_whose(tmp_path: Path) -> None:
+    env = cli_env(tmp_path)
+    crashed = subprocess.run(
+        [sys.executable, "-c", CRASHED_MIGRATOR], cwd=tmp_path, env=env, capture_output=True,
+        text=True, check=True,
+    )  # fmt: skip
+    owner = crashed.stdout.strip()
+    held = run_cli("schema", "migrate", cwd=tmp_path, env=env)
+    assert held.returncode == 1
+    assert f"another migration holds the lock (held by {owner} since " in held.stderr
+
+    refused = CliRunner().invoke(app, ["schema", "unlock"], input="n\n")  # asked before login
+    assert (refused.exit_code, refused.stdout) == (
+        1,
+        "Is no other `adpulse schema migrate` running? [y/N]: n\n",
+    )
+    removed = run_cli("schema", "unlock", "--yes", cwd=tmp_path, env=env)
+    assert removed.returncode == 0, removed.stderr
+    assert re.fullmatch(
+        rf"lock removed \(held by {re.escape(owner)} since [0-9T:+-]+\)\n", removed.stdout
+    )
+    again = run_cli("schema", "unlock", "--yes", "--json", cwd=tmp_path, env=env)
+    assert (again.returncode, again.stderr) == (0, "")
+    assert json.loads(again.stdout) == {"removed": False, "holder": None}
+    assert run_cli("schema", "migrate", "--json", cwd=tmp_path, env=env).returncode == 0

@@ -1,4 +1,4 @@
-"""`adpulse schema status|migrate --stack`: what is refused before any host is reached, each
+"""`adpulse schema status|migrate|unlock --stack`: what is refused before any host is reached, each
 as one line. The runs on a real host are in tests/deploy/test_remote_admin.py."""
 
 from __future__ import annotations
@@ -68,6 +68,27 @@ def test_without_outputs_or_the_pulumi_cli_the_error_says_what_to_do(
 def test_options_that_do_not_go_together_are_refused_by_name(args: list[str], message: str) -> None:
     for command in (["schema", "status"], ["schema", "migrate", "--dry-run"]):
         assert run(*command, *args) == (1, "", f"error: {message}\n")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--ssh-key", "/nonexistent/key"],
+            "--ssh-key needs --stack NAME: it says how to reach a stack",
+        ),
+        (
+            ["--stack", "nope", "--outputs", str(PROD), "--yes"],
+            f"outputs file {PROD}: it is the outputs of stack 'prod', not 'nope'; write the "
+            "stack's outputs with `pulumi stack output --json --show-secrets --stack nope > "
+            f"{PROD}`",
+        ),
+    ],
+)
+def test_unlock_on_a_stack_is_refused_by_name_before_reaching_it(
+    args: list[str], message: str
+) -> None:
+    assert run("schema", "unlock", *args) == (1, "", f"error: {message}\n")
 
 
 def test_the_local_dry_run_names_each_migration_and_where_it_resumes(tmp_path: Path) -> None:

@@ -1,11 +1,15 @@
-"""`adpulse deploy trust | inventory` end to end: the outputs file in, real hosts' keys out."""
+"""`adpulse deploy trust | inventory` end to end: the outputs file in, real hosts' keys out; and
+what `adpulse deploy | rollback | status` hand to `deploy.run` (their runs on a host are in
+test_deploy_command.py)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from cli import app
@@ -101,3 +105,57 @@ def test_trust_of_an_unknown_host_names_the_stacks_hosts(tmp_path: Path) -> None
     )
     assert code == 1
     assert "stack prod has no host 'db-9'; its hosts: app-1, app-2, ch-1, ch-2, ch-3" in err
+
+
+def test_deploy_rollback_and_status_hand_the_stack_options_to_deploy_run_as_given(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import deploy.run
+    from deploy.rollout import Gate, Options
+    from deploy.run import BalancerChoice, Request
+    from deploy.sources import Source
+    from deploy.ssh import Access
+
+    seen: list[Any] = []
+    built = SimpleNamespace(version="0123456789ab", archive=tmp_path / "r.tar.gz")
+    landed = SimpleNamespace(dashboard_url="https://dash.example")
+
+    def run_deploy(req: Request, say: object, **to: object) -> tuple[list[object], object]:
+        seen.append((req, to))
+        return [], landed
+
+    def run_status(*args: object) -> list[object]:
+        seen.append(args)
+        return []
+
+    monkeypatch.setattr(deploy.run, "build", lambda platform, allow_dirty: built)
+    monkeypatch.setattr(deploy.run, "run_deploy", run_deploy)
+    monkeypatch.setattr(deploy.run, "run_status", run_status)
+    stack = ["--stack", "prod", "--outputs", str(FIXTURE), "--ssh-user", "ops"]
+    stack += ["--ssh-key", "/keys/ops", "--bastion", "jump@203.0.113.7:2222"]
+    stack += ["--proxy-command", "nc %h %p", "--state-dir", str(tmp_path)]
+    deploy_args = ["--host", "app-2", "--balancer", "none", "--slo-window", "0"]
+    assert run("deploy", *stack, *deploy_args, "--skip-migrations")[0] == 0
+    rollback_args = ["--balancer", "haproxy:/run/h.sock", "--haproxy-backend", "api"]
+    assert run("rollback", *stack, *rollback_args, "--to", "ab12cd34ef56", "--dry-run")[0] == 0
+    assert run("status", *stack, "--json")[0] == 0
+
+    jump = Target("203.0.113.7", "203.0.113.7", 2222, user="jump")
+    access = Access("ops", Path("/keys/ops"), jump, "nc %h %p", tmp_path)
+    source = Source(FIXTURE, None)
+    options = Options(
+        user="ops", hosts=("app-2",), gate=None, command="adpulse deploy --stack prod"
+    )
+    assert seen[0] == (
+        Request("prod", source, access, BalancerChoice("none"), options, False),
+        {"release": built},
+    )
+    options = Options(
+        user="ops", dry_run=True, gate=Gate(), command="adpulse rollback --stack prod"
+    )
+    haproxy = BalancerChoice("haproxy", Path("/run/h.sock"), ("api",))
+    assert seen[1] == (
+        Request("prod", source, access, haproxy, options, False),
+        {"version": "ab12cd34ef56"},
+    )
+    assert seen[2] == ("prod", source, access)

@@ -535,6 +535,38 @@ def test_migrate_on_stack_runs_the_release_s_migrations_and_records_it(
     assert event["outcome"] == "failed (exit 1)"
 
 
+def test_unlock_on_the_stack_runs_the_release_s_unlock_as_admin_and_records_it(
+    app_host: AppHost, clickhouse: SecureClickHouse, aws_secrets: dict[str, str], tmp_path: Path
+) -> None:
+    outputs = write_outputs(
+        tmp_path,
+        app_host,
+        aws_secrets,
+        clickhouse_url=clickhouse.url,
+        clickhouse_ca_pem=clickhouse.ca_pem,
+    )
+    code, out, err = run("schema", "unlock", "--yes", *app_host.cli(outputs))
+    # Logged in as admin over TLS (a refused login is another error); 18.16 has no query
+    # parameters, so the lock's lookup stops at ClickHouse's own error, which the deployer
+    # reads. The local unlock against a current engine is in tests/test_cli.py.
+    assert (code, out) == (1, "")
+    assert err.splitlines() == [
+        f"running `adpulse schema unlock --yes` on app-1 ({app_host.host.ip}), release "
+        f"{app_host.version}",
+        f"error: app-1: `adpulse schema unlock --yes` (release {app_host.version}) failed: "
+        "DB::Exception: Syntax error: failed at position 52: {db:String} AND name = "
+        "{t:String}. Unrecognized token.",
+    ]
+    event = audit_events(app_host)[-1]
+    assert (event["event"], event["command"], event["release"], event["stack"]) == (
+        "admin",
+        "adpulse schema unlock --yes",
+        app_host.version,
+        STACK,
+    )
+    assert event["outcome"] == "failed (exit 1)"
+
+
 # --- which release, and errors ----------------------------------------------------------------
 
 
