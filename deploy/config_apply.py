@@ -6,9 +6,17 @@ when the server takes every change live, or else restart `clickhouse-server` and
 it answers, has every replicated table back, none read-only and none 10 s or more behind
 (`system.replicas.absolute_delay`), and, on a Keeper node, its Keeper answers again. A restart
 waits its turn: no other replica of the shard down, and on a Keeper node every other voter up.
-The first failure stops the run; the nodes after it are untouched. Each node's audit log gets
-a line per node. Queries run through `clickhouse-client` on the node as the admin user, whose
-password reaches it in a root-only 0600 file (sent on stdin), never in a command line.
+
+A config the server refuses does not stay on the node: each file is copied aside before it is
+written (deploy/config_node.py `keep`), and put back when the write or `SYSTEM RELOAD CONFIG`
+fails (the server still runs the previous config; it is reloaded to be sure), or when the
+restarted server does not start or never answers SELECT 1, after which it is restarted again
+and must answer. A node that answers but whose replicas lag keeps the new config: that is
+replication, not the config. The first failure stops the run; the nodes after it are
+untouched. Each node's audit log gets a line per node, with `restored` after a failure that
+put (or failed to put) the previous config back. Queries run through `clickhouse-client` on
+the node as the admin user, whose password reaches it in a root-only 0600 file (sent on
+stdin), never in a command line.
 """
 
 from __future__ import annotations
@@ -16,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +36,7 @@ from adpulse.clickhouse.roles import ROLE_USERS
 from adpulse.errors import AdpulseError, ConfigError
 from adpulse.topology import Topology, load_topology
 from deploy import audit
-from deploy.config_node import CLIENT_CONFIG, CONFIG_ROOT, SERVICE, Node
+from deploy.config_node import CLIENT_CONFIG, CONFIG_ROOT, PREVIOUS, SERVICE, Node
 from deploy.config_plan import (
     ApplyPlan,
     NodePlan,
@@ -46,7 +54,15 @@ ADMIN_SECRET = "clickhouse-admin-password"  # noqa: S105 (a secret's name: stack
 
 
 class ConfigApplyError(AdpulseError):
-    """A node could not take its config, or must not restart now; nodes after it untouched."""
+    """A node could not take its config, or must not restart now; nodes after it untouched.
+
+    `restored` is None when nothing was put back (nothing was written, or the node took the
+    new config but is not caught up), True when the node has its previous config again (and
+    answers, after a restart), False when putting it back failed and it needs a hand."""
+
+    def __init__(self, message: str, *, restored: bool | None = None) -> None:
+        super().__init__(message)
+        self.restored = restored
 
 
 @dataclass(frozen=True)
@@ -64,7 +80,8 @@ class Policy:
 
 @dataclass(frozen=True)
 class Step:
-    """What happens, as it happens: `write`, `reloaded`, `restart`, `restarted`, `healthy`."""
+    """What happens, as it happens: `write`, `reloaded`, `restart`, `restarted`, `healthy`;
+    after a restart with the new config failed, `restore` and (once it answers) `restored`."""
 
     host: str
     step: str
@@ -124,8 +141,11 @@ def apply_plan(
         try:
             _apply_node(node_plan, topology, rendered, nodes, policy, progress)
         except AdpulseError as exc:
+            failed = {**event, "outcome": "failed", "error": str(exc)}
+            if isinstance(exc, ConfigApplyError) and exc.restored is not None:
+                failed["restored"] = exc.restored
             try:
-                audit.record(node.conn, {**event, "outcome": "failed", "error": str(exc)}, secrets)
+                audit.record(node.conn, failed, secrets)
             except AdpulseError as also:
                 exc.add_note(f"and its audit log was not written: {also}")
             raise
@@ -151,37 +171,74 @@ def _apply_node(
             raise ConfigApplyError(blocker)
         expected = len(node.replicas()) if node.answers() else 0
     files = node_files(rendered, plan.host)
-    for change in plan.changes:
-        node.conn.put(str(CONFIG_ROOT / change.path), files[change.path].encode(), mode=0o644)
-    progress(Step(plan.host, "write", ", ".join(c.path for c in plan.changes)))
+    paths = [c.path for c in plan.changes]
+    try:
+        kept = node.keep(paths)
+    except AdpulseError as exc:
+        raise ConfigApplyError(
+            f"{plan.host}: could not keep a copy of its current config in {PREVIOUS} before "
+            f"writing the new one ({exc}); nothing was written there, and the nodes after it "
+            "are untouched: make room or fix the host, then run `adpulse config apply` again"
+        ) from None
+    try:
+        for path in paths:
+            node.conn.put(str(CONFIG_ROOT / path), files[path].encode(), mode=0o644)
+    except AdpulseError as exc:
+        raise _put_back(node, paths, kept, f"writing its new config failed ({exc})") from None
+    progress(Step(plan.host, "write", ", ".join(paths)))
     if plan.action == "reload":
         try:
             node.query("SYSTEM RELOAD CONFIG")
         except RemoteError as exc:
-            raise ConfigApplyError(
-                f"{plan.host}: SYSTEM RELOAD CONFIG failed, the new files are in place but not "
-                f"in effect: {exc}; fix the config and run `adpulse config apply` again"
+            raise _put_back(
+                node, paths, kept, f"SYSTEM RELOAD CONFIG refused the new config ({exc})"
             ) from None
         progress(Step(plan.host, "reloaded"))
+        node.forget()
         return
     progress(Step(plan.host, "restart"))
     try:
-        node.conn.run(["systemctl", "restart", SERVICE], timeout=policy.timeout_s)
+        node.restart(policy.timeout_s)
     except RemoteError as exc:
-        raise ConfigApplyError(
-            f"{plan.host}: `systemctl restart {SERVICE}` failed ({exc}); its journal: "
-            f"{node.journal()}"
-        ) from None
-    progress(Step(plan.host, "restarted"))
-    progress(Step(plan.host, "healthy", _wait_caught_up(node, plan, expected, topology, policy)))
+        failed: str | None = f"`systemctl restart {SERVICE}` failed ({exc})"
+    else:
+        progress(Step(plan.host, "restarted"))
+        deadline = time.monotonic() + policy.timeout_s
+        failed = _answer_within(node, deadline, policy)
+        if failed is None:
+            detail = _wait_caught_up(node, plan, expected, topology, policy, deadline)
+            progress(Step(plan.host, "healthy", detail))
+            node.forget()
+            return
+        failed = f"it was restarted with the new config, but {failed}"
+    why = f"{failed}; its journal: {_journal(node)}"
+    raise _restart_previous(node, paths, kept, why, policy, progress)
+
+
+def _answer_within(node: Node, deadline: float, policy: Policy) -> str | None:
+    """Poll until `node` answers SELECT 1; None when it does, else why not: its server's unit
+    stopped (no use waiting on) or `deadline` passed."""
+    while time.monotonic() < deadline:
+        if node.answers():
+            return None
+        gone = node.stopped()
+        if gone:
+            return f"its server stopped ({SERVICE} is {gone})"
+        time.sleep(policy.poll_s)
+    return f"it did not answer SELECT 1 within {policy.timeout_s:g} s"
 
 
 def _wait_caught_up(
-    node: Node, plan: NodePlan, expected: int, topology: Topology, policy: Policy
+    node: Node,
+    plan: NodePlan,
+    expected: int,
+    topology: Topology,
+    policy: Policy,
+    deadline: float,
 ) -> str:
-    """Poll until the restarted node is caught up (and its Keeper answers, on a Keeper node);
-    returns what it last read. ConfigApplyError naming the node and its lag past the deadline."""
-    deadline = time.monotonic() + policy.timeout_s
+    """Poll until the restarted node, which has answered, is caught up (and its Keeper answers,
+    on a Keeper node); returns what it last read. ConfigApplyError naming the node and its lag
+    past `deadline`: its new config is in effect, so it stays."""
     last = "it does not answer SELECT 1"
     while time.monotonic() < deadline:
         if node.answers():
@@ -202,6 +259,94 @@ def _wait_caught_up(
         f"{node.host}: restarted with the new config but not healthy after "
         f"{policy.timeout_s:g} s: {last}{hint}; the nodes after it are untouched, run "
         f"`adpulse config apply` again once it has caught up. Journal: {node.journal()}"
+    )
+
+
+def _journal(node: Node) -> str:
+    """`node.journal()`, or why it could not be read: a failure is being reported already."""
+    try:
+        return node.journal()
+    except AdpulseError as exc:
+        return f"(not read: {exc})"
+
+
+def _by_hand(node: Node, paths: Sequence[str], kept: frozenset[str]) -> str:
+    """What to do on `node` to put its previous config back without this tool."""
+    back = [f"`cp -p {PREVIOUS / p} {CONFIG_ROOT / p}`" for p in paths if p in kept]
+    gone = [f"`rm -f {CONFIG_ROOT / p}`" for p in paths if p not in kept]
+    return f"on {node.host}, as root: {', '.join(back + gone)}"
+
+
+def _put_back(node: Node, paths: Sequence[str], kept: frozenset[str], why: str) -> ConfigApplyError:
+    """The previous files back after the new ones failed short of a restart: the server still
+    runs its previous config, so the files are all that must change (and a reload re-reads
+    them, in case it took in part of the new ones). The error to raise, `restored` set."""
+    head = f"{node.host}: {why}"
+    untouched = "the nodes after it are untouched"
+    try:
+        node.restore(paths, kept)
+    except AdpulseError as exc:
+        return ConfigApplyError(
+            f"{head}; putting its previous config back failed too ({exc}), so the new files "
+            f"are still there and its next restart would load them: {_by_hand(node, paths, kept)}, "
+            f"then run `SYSTEM RELOAD CONFIG` there; {untouched}",
+            restored=False,
+        )
+    try:
+        node.query("SYSTEM RELOAD CONFIG")
+    except AdpulseError as exc:
+        reloaded = f", but reloading them failed ({exc}): see the server's log there"
+    else:
+        reloaded = " and reloaded: it runs its previous config, as before"
+    node.forget()
+    return ConfigApplyError(
+        f"{head}; its previous config files were put back{reloaded}; {untouched}: fix the "
+        "config and run `adpulse config apply` again",
+        restored=True,
+    )
+
+
+def _restart_previous(
+    node: Node,
+    paths: Sequence[str],
+    kept: frozenset[str],
+    why: str,
+    policy: Policy,
+    progress: Callable[[Step], None],
+) -> ConfigApplyError:
+    """The previous files back after a restart with the new ones failed, and the server
+    restarted with them until it answers again. The error to raise, `restored` set."""
+    head = f"{node.host}: the new config failed: {why.rstrip('.')}"
+    untouched = "the nodes after it are untouched"
+    restart = f"`systemctl restart {SERVICE}`"
+    progress(Step(node.host, "restore", ", ".join(paths)))
+    try:
+        node.restore(paths, kept)
+    except AdpulseError as exc:
+        return ConfigApplyError(
+            f"{head}. Putting its previous config back failed too ({exc}): {node.host} may be "
+            f"DOWN with the new config; {_by_hand(node, paths, kept)}, then {restart}; {untouched}",
+            restored=False,
+        )
+    try:
+        node.restart(policy.timeout_s)
+    except AdpulseError as exc:
+        not_serving: str | None = f"{restart} failed ({exc})"
+    else:
+        not_serving = _answer_within(node, time.monotonic() + policy.timeout_s, policy)
+    if not_serving:
+        return ConfigApplyError(
+            f"{head}. Its previous config files were put back, but with them too {not_serving}: "
+            f"{node.host} is DOWN; its journal now: {_journal(node)}; find why there "
+            f"(`journalctl -u {SERVICE}`), then {restart}; {untouched}",
+            restored=False,
+        )
+    progress(Step(node.host, "restored", "answers SELECT 1 with its previous config"))
+    node.forget()
+    return ConfigApplyError(
+        f"{head}. Its previous config was put back and it was restarted with it: it answers "
+        f"again; {untouched}: fix the config and run `adpulse config apply` again",
+        restored=True,
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import re
 import time
 import urllib.error
 import urllib.request
@@ -17,8 +18,10 @@ import pytest
 
 from adpulse.clickhouse.config import ConfigOptions
 from deploy.config_apply import ConfigApplyError, Login, Policy, Ssh, Step, apply
+from deploy.config_node import PREVIOUS
 from deploy.config_plan import ApplyPlan, sha256
 from tests.support.ch_cluster import TABLE, ChCluster, answers, ch_cluster, wait_until
+from tests.support.hosts import Host
 
 __all__ = ["ch_cluster"]
 
@@ -169,3 +172,153 @@ def test_a_restart_goes_one_node_at_a_time_and_waits_for_replicas(ch_cluster: Ch
     lock_log = cluster.hosts[0].ssh("cat /var/log/adpulse/audit.log").stdout
     assert '"event":"lock"' in lock_log and '"event":"unlock"' in lock_log
     assert cluster.admin_password not in lock_log
+
+
+FILES = ("config.d/adpulse.xml", "users.d/adpulse-users.xml")
+BROKEN = "config.d/adpulse-broken.xml"  # a file the nodes lack: removed again on restore
+_STATE = (
+    "cd /etc/clickhouse-server; for f in {files}; do if [ -e $f ]; then "
+    "echo $f $(sha256sum < $f | cut -d' ' -f1) $(stat -c '%a %U:%G %Y' $f); "
+    "else echo $f absent; fi; done"
+)
+
+
+def on_disk(host: Host) -> str:
+    """Each config file's sha256, mode, owner and mtime on `host` (or `absent`)."""
+    return host.ssh(_STATE.format(files=" ".join((*FILES, BROKEN)))).stdout
+
+
+def started_at(host: Host) -> str:
+    """When the server's process started (systemd's monotonic clock): changes on a restart."""
+    show = "systemctl show -p ExecMainStartTimestampMonotonic --value clickhouse-server"
+    return host.ssh(show).stdout.strip()
+
+
+def as_they_are(cluster: ChCluster) -> dict[str, str]:
+    """The files the nodes hold now, as a rendered set: whatever the tests before left."""
+    return {
+        f"{h.name}/{path}": h.ssh(f"cat /etc/clickhouse-server/{path}").stdout
+        for h in cluster.hosts
+        for path in FILES
+    }
+
+
+def last_apply(host: Host) -> str:
+    """The last `config-apply` line of `host`'s audit log (the lock's lines may follow it)."""
+    return host.ssh('grep \'"event":"config-apply"\' /var/log/adpulse/audit.log | tail -n 1').stdout
+
+
+def unstartable(cluster: ChCluster) -> dict[str, str]:
+    """What the nodes hold, plus a changed file to put back and a new one 18.16 cannot parse."""
+    rendered = as_they_are(cluster)
+    for host in cluster.hosts:
+        rendered[f"{host.name}/{FILES[0]}"] += "<!-- pushed by the broken-config test -->\n"
+        rendered[f"{host.name}/{BROKEN}"] = "<clickhouse><listen_host>::</clickhouse>\n"
+    return rendered
+
+
+def test_a_config_the_server_cannot_start_with_is_put_back(ch_cluster: ChCluster) -> None:
+    cluster = ch_cluster
+    rendered = unstartable(cluster)
+    dry = run(cluster, rendered, dry_run=True)
+    assert [n.action for n in dry.nodes] == ["restart"] * 3
+    first = cluster.host(dry.nodes[0].host)
+    before = {h.name: on_disk(h) for h in cluster.hosts}
+    starts = {h.name: started_at(h) for h in cluster.hosts}
+    steps: list[Step] = []
+    with pytest.raises(ConfigApplyError) as failed:
+        run(cluster, rendered, progress=steps.append)
+    message = str(failed.value)
+    assert message.startswith(
+        f"{first.name}: the new config failed: it was restarted with the new config, but its "
+        "server stopped (clickhouse-server is failed/failed); its journal: "
+    )
+    assert "clickhouse-server.service" in message and "adpulse-broken.xml" in message
+    assert message.endswith(
+        "Its previous config was put back and it was restarted with it: it answers again; the "
+        "nodes after it are untouched: fix the config and run `adpulse config apply` again"
+    )
+    assert failed.value.restored is True
+    assert [s.step for s in steps] == ["write", "restart", "restarted", "restore", "restored"]
+    assert {s.host for s in steps} == {first.name}
+    assert cluster.query(first, "SELECT 1") == "1"
+    assert started_at(first) != starts[first.name]
+    for host in cluster.hosts:  # byte for byte, mode and owner: the failing node's too
+        assert on_disk(host) == before[host.name], host.name
+        assert host.ssh(f"test -e {PREVIOUS}").returncode == 1
+    for host in cluster.hosts:
+        if host is not first:
+            assert started_at(host) == starts[host.name], f"{host.name} was restarted"
+    audit = last_apply(first)
+    assert '"outcome":"failed"' in audit and '"restored":true' in audit
+
+
+def test_a_config_the_server_refuses_to_reload_is_put_back(ch_cluster: ChCluster) -> None:
+    cluster = ch_cluster
+    rendered = as_they_are(cluster)
+    # 18.16 refuses remote_servers' <secret> (20.10+) on SYSTEM RELOAD CONFIG: see ch_cluster.
+    secret = '            <secret from_env="CLICKHOUSE_CLUSTER_SECRET"/>\n'
+    for host in cluster.hosts:
+        key = f"{host.name}/{FILES[0]}"
+        rendered[key] = rendered[key].replace(
+            "            <shard>", secret + "            <shard>", 1
+        )
+    dry = run(cluster, rendered, dry_run=True)
+    assert [n.action for n in dry.nodes] == ["reload"] * 3
+    first = cluster.host(dry.nodes[0].host)
+    before = {h.name: on_disk(h) for h in cluster.hosts}
+    starts = {h.name: started_at(h) for h in cluster.hosts}
+    steps: list[Step] = []
+    with pytest.raises(ConfigApplyError) as failed:
+        run(cluster, rendered, progress=steps.append)
+    message = str(failed.value)
+    assert message.startswith(f"{first.name}: SYSTEM RELOAD CONFIG refused the new config (")
+    assert "Unknown element in config: secret" in message
+    assert message.endswith(
+        "its previous config files were put back and reloaded: it runs its previous config, as "
+        "before; the nodes after it are untouched: fix the config and run `adpulse config "
+        "apply` again"
+    )
+    assert failed.value.restored is True
+    assert [(s.host, s.step) for s in steps] == [(first.name, "write")]
+    for host in cluster.hosts:  # nothing restarted, every file as it was
+        assert started_at(host) == starts[host.name], f"{host.name} was restarted"
+        assert on_disk(host) == before[host.name], host.name
+    audit = last_apply(first)
+    assert '"outcome":"failed"' in audit and '"restored":true' in audit
+    assert '"action":"reload"' in audit
+
+
+def test_when_putting_back_fails_the_error_says_how_by_hand(ch_cluster: ChCluster) -> None:
+    cluster = ch_cluster
+    rendered = unstartable(cluster)
+    first = cluster.host(run(cluster, rendered, dry_run=True).nodes[0].host)
+    before = {h.name: on_disk(h) for h in cluster.hosts}
+    starts = {h.name: started_at(h) for h in cluster.hosts}
+
+    def lose_the_copies(step: Step) -> None:  # moved away, for the test to put back by hand
+        if step.step == "restarted":
+            assert first.ssh(f"mv {PREVIOUS} /root/kept").returncode == 0
+
+    with pytest.raises(ConfigApplyError) as failed:
+        run(cluster, rendered, progress=lose_the_copies)
+    message = str(failed.value)
+    assert failed.value.restored is False
+    assert message.startswith(f"{first.name}: the new config failed: it was restarted")
+    assert ". Putting its previous config back failed too (" in message
+    assert "cannot stat" in message
+    assert message.endswith(
+        f": {first.name} may be DOWN with the new config; on {first.name}, as root: "
+        f"`cp -p {PREVIOUS}/config.d/adpulse.xml /etc/clickhouse-server/config.d/adpulse.xml`, "
+        f"`rm -f /etc/clickhouse-server/{BROKEN}`, then `systemctl restart clickhouse-server`; the "
+        "nodes after it are untouched"
+    )
+    assert '"restored":false' in last_apply(first)
+    assert first.ssh(f"mv /root/kept {PREVIOUS}").returncode == 0
+    for command in re.findall(r"`((?:cp|rm|systemctl) [^`]*)`", message):  # as it says
+        assert first.ssh(command).returncode == 0, command
+    wait_until(f"{first.name} answering", partial(answers, cluster, first, "SELECT 1", "1"))
+    for host in cluster.hosts:
+        assert on_disk(host) == before[host.name], host.name
+        if host is not first:
+            assert started_at(host) == starts[host.name], f"{host.name} was restarted"

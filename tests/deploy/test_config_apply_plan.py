@@ -1,11 +1,15 @@
 """deploy.config_plan: which rendered files a node lacks, reload or restart for each change,
-the order nodes go in, and the rules a restart waits for (Keeper voters, shard peers, lag)."""
+the order nodes go in, and the rules a restart waits for (Keeper voters, shard peers, lag); and
+with scripted nodes, which failures put a node's previous config back (the real thing:
+test_config_apply_cluster.py)."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 import pytest
 from typer.testing import CliRunner
@@ -13,9 +17,17 @@ from typer.testing import CliRunner
 from adpulse.clickhouse.config import ConfigOptions, render_node_configs
 from adpulse.topology import Topology, three_replicas
 from cli import app
-from deploy.config_apply import rendered_version, stack_topology
+from deploy.config_apply import (
+    ConfigApplyError,
+    Policy,
+    apply_plan,
+    rendered_version,
+    stack_topology,
+)
+from deploy.config_node import Node
 from deploy.config_plan import (
     UNREADABLE,
+    ApplyPlan,
     NodePlan,
     Replica,
     lag_verdict,
@@ -26,6 +38,7 @@ from deploy.config_plan import (
     sha256,
 )
 from deploy.inventory import InventoryError, from_outputs
+from deploy.ssh import Connection, RemoteError, Result
 from deploy.stack_facts import STACK_SECRETS
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -255,3 +268,96 @@ def test_the_command_says_in_one_line_what_is_missing(tmp_path: Path) -> None:
         f"error: no outputs file {missing}: write it with `pulumi stack output --json "
         f"--show-secrets --stack prod > {missing}`\n"
     )
+
+
+class Recorder:
+    """A Connection stand-in: `put` and `run` calls recorded, each run succeeding."""
+
+    def __init__(self) -> None:
+        self.puts: list[str] = []
+        self.stdins: list[str] = []
+
+    def put(self, path: str, data: bytes, mode: int = 0o644) -> None:
+        self.puts.append(path)
+
+    def run(self, command: object, stdin: bytes | None = None, **_: object) -> Result:
+        self.stdins.append((stdin or b"").decode())
+        return Result(0, "", "")
+
+
+class ScriptedNode(Node):
+    """A node whose server answers, lags or refuses to restart as the test says; what was
+    done to it in `done`. The I/O behind each method is tested on real hosts."""
+
+    def __init__(self, host: str, *, refuse_restart: bool = False, delay: float = 0.0) -> None:
+        super().__init__(host, cast(Connection, Recorder()), 9000)
+        self.refuse_restart, self.delay, self.done = refuse_restart, delay, list[str]()
+
+    def answers(self) -> bool:
+        return True
+
+    def replicas(self) -> list[Replica]:
+        return [Replica("adpulse.events", self.delay, False)]
+
+    def keeper_state(self, port: int) -> str | None:
+        return "follower"
+
+    def keep(self, paths: Sequence[str]) -> frozenset[str]:
+        self.done.append("keep")
+        return frozenset(paths)
+
+    def restore(self, paths: Sequence[str], kept: frozenset[str]) -> None:
+        self.done.append("restore")
+
+    def restart(self, timeout: float) -> None:
+        self.done.append("restart")
+        if self.refuse_restart and self.done.count("restart") == 1:
+            raise RemoteError(self.host, "systemctl restart clickhouse-server", 1, "", "refused")
+
+    def forget(self) -> None:
+        self.done.append("forget")
+
+    def journal(self) -> str:
+        return "Exception: Failed to merge config"
+
+
+def listen_change() -> tuple[dict[str, str], ApplyPlan]:
+    old = render_node_configs(CLUSTER)
+    new = render_node_configs(CLUSTER, ConfigOptions(listen_host="::"))
+    return new, make_plan(CLUSTER, new, on_nodes(old))
+
+
+def apply_to(nodes: dict[str, ScriptedNode]) -> ConfigApplyError:
+    rendered, plan = listen_change()
+    policy = Policy(timeout_s=0.05, poll_s=0.01)
+    with pytest.raises(ConfigApplyError) as failed:
+        apply_plan(plan, CLUSTER, rendered, nodes, "test", policy)
+    return failed.value
+
+
+def test_a_node_that_answers_but_lags_keeps_its_new_config() -> None:
+    nodes = {h: ScriptedNode(h, delay=31.0 if h == "ch-1" else 0.0) for h in KEEPER}
+    error = apply_to(nodes)
+    assert str(error).startswith(
+        "ch-1: restarted with the new config but not healthy after 0.05 s: 31 s behind (max 10 s)"
+    )
+    assert error.restored is None
+    assert nodes["ch-1"].done == ["keep", "restart"]  # nothing put back
+    assert nodes["ch-2"].done == [] and nodes["ch-3"].done == []
+    audit = json.loads(cast(Recorder, nodes["ch-1"].conn).stdins[-1])
+    assert audit["outcome"] == "failed" and "restored" not in audit
+
+
+def test_a_refused_restart_puts_the_previous_config_back_and_restarts_it() -> None:
+    nodes = {h: ScriptedNode(h, refuse_restart=True) for h in KEEPER}
+    error = apply_to(nodes)
+    assert str(error).startswith(
+        "ch-1: the new config failed: `systemctl restart clickhouse-server` failed (ch-1: "
+        "`systemctl restart clickhouse-server` exited 1: refused); its journal: Exception: "
+        "Failed to merge config. Its previous config was put back and it was restarted with it"
+    )
+    assert error.restored is True
+    assert nodes["ch-1"].done == ["keep", "restart", "restore", "restart", "forget"]
+    assert nodes["ch-2"].done == [] and nodes["ch-3"].done == []
+    audit = json.loads(cast(Recorder, nodes["ch-1"].conn).stdins[-1])
+    assert audit["outcome"] == "failed" and audit["restored"] is True
