@@ -98,10 +98,14 @@ class CacheBackend(Protocol):
 
     async def set(self, key: str, value: bytes, ttl_s: float) -> None: ...
 
-    async def lock(self, key: str, ttl_s: float) -> bool:
-        """True if this process should compute `key` (always, when nothing is shared)."""
+    async def lock_or_get(self, lock_key: str, key: str, ttl_s: float) -> tuple[bool, bytes | None]:
+        """Take the fill lock and read `key`, in one round trip: (True if this process should
+        compute `key` (always, when nothing is shared), the stored value or None)."""
 
     async def unlock(self, key: str) -> None: ...
+
+    async def set_and_unlock(self, key: str, value: bytes, ttl_s: float, lock_key: str) -> None:
+        """`set`, then `unlock(lock_key)`, in one round trip."""
 
     async def ping(self) -> str:
         """'ok' or why the cache is unreachable."""
@@ -135,11 +139,14 @@ class MemoryBackend:
         while len(self._entries) > self._max:
             self._entries.popitem(last=False)
 
-    async def lock(self, key: str, ttl_s: float) -> bool:
-        return True
+    async def lock_or_get(self, lock_key: str, key: str, ttl_s: float) -> tuple[bool, bytes | None]:
+        return True, await self.get(key)
 
     async def unlock(self, key: str) -> None:
         return None
+
+    async def set_and_unlock(self, key: str, value: bytes, ttl_s: float, lock_key: str) -> None:
+        await self.set(key, value, ttl_s)
 
     async def ping(self) -> str:
         return "ok"
@@ -231,16 +238,26 @@ class ResponseCache:
         return int(self._wall_clock() * 1000)
 
     async def _lookup(self, key: str) -> bytes | None:
-        now_ms = self._now_ms()
-        body = self._local.get(key, now_ms)
+        body = self._local.get(key, self._now_ms())
         if body is not None:
             return body
-        raw = await self.backend.get(key)
+        return self._stored(key, await self.backend.get(key))
+
+    def _stored(self, key: str, raw: bytes | None) -> bytes | None:
+        """The answer in a value read from the backend, if there is one still fresh."""
         stored = unpack(raw) if raw is not None else None
-        if stored is None or stored[0] <= now_ms:
+        if stored is None or stored[0] <= self._now_ms():
             return None
         self._local.put(key, *stored)
         return stored[1]
+
+    async def _lock(self, lock_key: str, key: str) -> tuple[bool, bytes | None]:
+        """(locked, the answer another process stored meanwhile, or None)."""
+        body = self._local.get(key, self._now_ms())
+        if body is not None:
+            return False, body
+        locked, raw = await self.backend.lock_or_get(lock_key, key, self.lock_ttl_s)
+        return locked, self._stored(key, raw)
 
     async def peek(self, key: str, *, endpoint: str) -> bytes | None:
         """The cached answer (a counted hit), or None without counting a miss."""
@@ -271,32 +288,38 @@ class ResponseCache:
             task.exception()  # retrieved here too, so no "never retrieved" noise
 
     async def _fill(self, key: str, ttl_s: float, compute: Callable[[], Awaitable[bytes]]) -> bytes:
+        # A miss costs three round trips to a shared cache: the lookup, then the lock taken
+        # with a second lookup (another process may have stored the answer since the first),
+        # then the answer stored with the lock released.
         lock_key = key + ":lock"
-        locked = await self.backend.lock(lock_key, self.lock_ttl_s)
+        locked, stored = await self._lock(lock_key, key)
         deadline = time.monotonic() + self.lock_ttl_s
-        while not locked and time.monotonic() < deadline:
+        while stored is None and not locked and time.monotonic() < deadline:
             # Another process is computing this answer: take its result when it lands.
             await asyncio.sleep(_POLL_S)
-            value = await self._lookup(key)
-            if value is not None:
-                return value
-            locked = await self.backend.lock(lock_key, self.lock_ttl_s)
+            locked, stored = await self._lock(lock_key, key)
+        if stored is not None:
+            if locked:
+                await self.backend.unlock(lock_key)
+            return stored
+        stored_it = False
         try:
-            # Another process may have stored the answer between our miss and our lock.
-            stored = await self._lookup(key) if locked else None
-            if stored is not None:
-                return stored
             read_at = [math.inf]
             _read_at.set(read_at)  # this task's own context: its compute() sees this list
             value = await compute()
             expires_ms = self._now_ms() + int(ttl_s * 1000)
             if read_at[0] < math.inf:
                 expires_ms = min(expires_ms, int((read_at[0] + ttl_s) * 1000))
-            await self.backend.set(key, pack(value, expires_ms), ttl_s)
+            packed = pack(value, expires_ms)
+            if locked:
+                await self.backend.set_and_unlock(key, packed, ttl_s, lock_key)
+                stored_it = True
+            else:
+                await self.backend.set(key, packed, ttl_s)
             self._local.put(key, expires_ms, value)
             return value
         finally:
-            if locked:
+            if locked and not stored_it:
                 await self.backend.unlock(lock_key)
 
     async def close(self) -> None:

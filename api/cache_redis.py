@@ -28,6 +28,16 @@ T = TypeVar("T")
 
 # Delete the lock only if this process still holds it (it may have expired and moved on).
 _UNLOCK = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end"
+# Take the lock (KEYS[1]) and read the answer (KEYS[2]) in one round trip.
+_LOCK_OR_GET = """
+local locked = redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])
+return {locked and 1 or 0, redis.call('get', KEYS[2])}
+"""
+# Store the answer (KEYS[1]), then release the lock (KEYS[2]) as _UNLOCK does.
+_SET_AND_UNLOCK = """
+redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
+if redis.call('get', KEYS[2]) == ARGV[3] then redis.call('del', KEYS[2]) end
+"""
 
 
 class RedisBackend:
@@ -57,6 +67,8 @@ class RedisBackend:
         self._clock = clock
         self._token = secrets.token_hex(8)
         self._unlock = self._client.register_script(_UNLOCK)
+        self._lock_or_get = self._client.register_script(_LOCK_OR_GET)
+        self._set_and_unlock = self._client.register_script(_SET_AND_UNLOCK)
 
     async def _call(self, operation: str, call: Callable[[], Awaitable[T]], default: T) -> T:
         if self._clock() < self._down_until:
@@ -90,14 +102,21 @@ class RedisBackend:
     async def set(self, key: str, value: bytes, ttl_s: float) -> None:
         await self._call("set", lambda: self._client.set(key, value, px=int(ttl_s * 1000)), None)
 
-    async def lock(self, key: str, ttl_s: float) -> bool:
-        async def take() -> bool:
-            return bool(await self._client.set(key, self._token, nx=True, px=int(ttl_s * 1000)))
+    async def lock_or_get(self, lock_key: str, key: str, ttl_s: float) -> tuple[bool, bytes | None]:
+        async def take() -> tuple[bool, bytes | None]:
+            args: list[str | int] = [self._token, int(ttl_s * 1000)]
+            locked, value = await self._lock_or_get(keys=[lock_key, key], args=args)
+            return bool(locked), bytes(value) if value is not None else None
 
-        return await self._call("lock", take, True)
+        # Unreachable: compute without the lock (nothing to share it with), as a miss.
+        return await self._call("lock", take, (True, None))
 
     async def unlock(self, key: str) -> None:
         await self._call("unlock", lambda: self._unlock(keys=[key], args=[self._token]), None)
+
+    async def set_and_unlock(self, key: str, value: bytes, ttl_s: float, lock_key: str) -> None:
+        args: list[bytes | str | int] = [value, int(ttl_s * 1000), self._token]
+        await self._call("set", lambda: self._set_and_unlock(keys=[key, lock_key], args=args), None)
 
     async def ping(self) -> str:
         try:

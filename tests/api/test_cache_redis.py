@@ -191,3 +191,31 @@ def test_without_redis_an_in_process_cache_answers(make_app: AppFactory) -> None
     with TestClient(make_app(redis_url=None)) as http:
         assert [http.get(summary()).headers["x-cache"] for _ in range(2)] == ["MISS", "HIT"]
         assert http.get("/readyz").json() == {"status": "ready", "clickhouse": "ok", "cache": "ok"}
+
+
+def _calls(conn: redis.Redis) -> dict[str, int]:
+    stats = conn.info("commandstats")
+    return {name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in stats.items()}
+
+
+def test_a_miss_costs_three_round_trips_and_a_hit_none(make_app: AppFactory) -> None:
+    """Look up; take the fill lock and look again; store and release. A repeat is answered
+    from this process's own copy."""
+    with own_redis() as (url, _proc), TestClient(make_app(redis_url=url)) as http:
+        conn = redis.Redis.from_url(url)
+        assert http.get(summary(campaign_id=7)).headers["x-cache"] == "MISS"  # scripts loaded
+        before = _calls(conn)
+        assert http.get(summary(campaign_id=8)).headers["x-cache"] == "MISS"
+        after = _calls(conn)
+        assert http.get(summary(campaign_id=8)).headers["x-cache"] == "HIT"
+        again = _calls(conn)
+        locks = [k for k in conn.keys() if k.endswith(b":lock")]
+        conn.close()
+    spent = {k: n - before.get(k, 0) for k, n in after.items() if n != before.get(k, 0)}
+    # Redis counts the commands a script runs too: the two EVALSHA are the lock with its
+    # lookup (set, get) and the store with the release (set, get, del). One `info` is ours.
+    assert spent == {"get": 3, "evalsha": 2, "set": 2, "del": 1, "info": 1}, spent
+    assert {k: n - after.get(k, 0) for k, n in again.items() if n != after.get(k, 0)} == {
+        "info": 1
+    }
+    assert locks == []
