@@ -209,13 +209,11 @@ def test_a_miss_costs_three_round_trips_and_a_hit_none(make_app: AppFactory) -> 
         after = _calls(conn)
         assert http.get(summary(campaign_id=8)).headers["x-cache"] == "HIT"
         again = _calls(conn)
-        locks = [k for k in conn.keys() if k.endswith(b":lock")]
+        locks = conn.keys("*:lock")
         conn.close()
     spent = {k: n - before.get(k, 0) for k, n in after.items() if n != before.get(k, 0)}
     # Redis counts the commands a script runs too: the two EVALSHA are the lock with its
     # lookup (set, get) and the store with the release (set, get, del). One `info` is ours.
     assert spent == {"get": 3, "evalsha": 2, "set": 2, "del": 1, "info": 1}, spent
-    assert {k: n - after.get(k, 0) for k, n in again.items() if n != after.get(k, 0)} == {
-        "info": 1
-    }
+    assert {k: n - after.get(k, 0) for k, n in again.items() if n != after.get(k, 0)} == {"info": 1}
     assert locks == []
