@@ -9,18 +9,10 @@ from typing import Annotated
 import typer
 
 from commands.stack_options import (
-    BastionOption,
-    DiscoverOption,
-    OnStackOption,
-    OutputsOption,
-    ProxyCommandOption,
-    ReleaseOption,
-    SshKeyOption,
-    SshUserOption,
     StackArgs,
-    StateOption,
     on_stack,
     run_on,
+    with_stack_args,
 )
 from commands.support import domain_errors, print_json
 
@@ -32,17 +24,10 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output o
 
 
 @topics_app.command("apply")
+@with_stack_args(required=False)
 def topics_apply(
+    reach: StackArgs,
     json: JsonOpt = False,
-    stack: OnStackOption = None,
-    outputs: OutputsOption = None,
-    discover: DiscoverOption = None,
-    ssh_user: SshUserOption = "admin",
-    ssh_key: SshKeyOption = None,
-    bastion: BastionOption = None,
-    proxy_command: ProxyCommandOption = None,
-    state_dir: StateOption = Path(".adpulse"),
-    release: ReleaseOption = None,
 ) -> None:
     """Create the events and dead-letter topics from settings; report any that differ.
 
@@ -50,10 +35,6 @@ def topics_apply(
     command exits 1, so a person decides. With --stack, on the stack's first app host over
     SSH, with the stack's Kafka login.
     """
-    reach = StackArgs(
-        stack=stack, outputs=outputs, discover=discover, ssh_user=ssh_user, ssh_key=ssh_key,
-        bastion=bastion, proxy_command=proxy_command, state_dir=state_dir, release=release,
-    )  # fmt: skip
     with domain_errors():
         where = on_stack(reach)
         if where is None:

@@ -8,27 +8,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from commands.stack_options import (
-    BastionOption,
-    DiscoverOption,
-    OutputsOption,
-    ProxyCommandOption,
-    SshKeyOption,
-    SshUserOption,
-    StackArgs,
-    StateOption,
-)
+from commands.stack_options import StackArgs, with_stack_args
 
 if TYPE_CHECKING:
     from commands.stack_options import OnStack
     from deploy.run import Request
 
-RequiredStack = Annotated[
-    str,
-    typer.Option(
-        "--stack", help="The Pulumi stack (required: no default).", envvar="ADPULSE_STACK"
-    ),
-]
 HostsOption = Annotated[
     list[str] | None,
     typer.Option("--host", help="Only this app host (repeatable) [default: every app host]."),
@@ -98,7 +83,7 @@ def _request(
         dry_run=dry_run,
         health_timeout_s=health_timeout,
         gate=gate,
-        command=command,
+        command=f"adpulse {command} --stack {where.stack}",
     )
     return Request(
         where.stack,
@@ -110,11 +95,10 @@ def _request(
     )
 
 
+@with_stack_args(required=True)
 def deploy_command(
     ctx: typer.Context,
-    stack: RequiredStack = "",
-    outputs: OutputsOption = None,
-    discover: DiscoverOption = None,
+    reach: StackArgs,
     dry_run: DryRunOption = False,
     host: HostsOption = None,
     release: Annotated[
@@ -139,11 +123,6 @@ def deploy_command(
     slo_window: GateWindowOption = 30.0,
     slo_p95_ms: P95Option = 500.0,
     slo_freshness_s: FreshnessOption = 60.0,
-    ssh_user: SshUserOption = "admin",
-    ssh_key: SshKeyOption = None,
-    bastion: BastionOption = None,
-    proxy_command: ProxyCommandOption = None,
-    state_dir: StateOption = Path(".adpulse"),
 ) -> None:
     """Build the release (or take --release) and roll it onto the app hosts, one at a time.
 
@@ -159,14 +138,10 @@ def deploy_command(
     from deploy.release_file import read_release
     from deploy.run import build, run_deploy
 
-    reach = StackArgs(
-        stack=stack, outputs=outputs, discover=discover, ssh_user=ssh_user, ssh_key=ssh_key,
-        bastion=bastion, proxy_command=proxy_command, state_dir=state_dir,
-    )  # fmt: skip
     with domain_errors():
         req = _request(
             required_stack(reach), balancer, haproxy_backend, host, dry_run, health_timeout,
-            slo_window, slo_p95_ms, slo_freshness_s, f"adpulse deploy --stack {stack}",
+            slo_window, slo_p95_ms, slo_freshness_s, "deploy",
             not skip_migrations,
         )  # fmt: skip
         built = read_release(release) if release else build(platform, allow_dirty)
@@ -178,8 +153,9 @@ def deploy_command(
         typer.echo(f"dashboard: {inv.dashboard_url}")
 
 
+@with_stack_args(required=True, after_stack=("to",))
 def rollback_command(
-    stack: RequiredStack = "",
+    reach: StackArgs,
     to: Annotated[
         str | None,
         typer.Option(
@@ -188,8 +164,6 @@ def rollback_command(
             help="The installed release to go to [default: the one before current].",
         ),
     ] = None,
-    outputs: OutputsOption = None,
-    discover: DiscoverOption = None,
     dry_run: DryRunOption = False,
     host: HostsOption = None,
     balancer: BalancerOption = "alb",
@@ -198,11 +172,6 @@ def rollback_command(
     slo_window: GateWindowOption = 30.0,
     slo_p95_ms: P95Option = 500.0,
     slo_freshness_s: FreshnessOption = 60.0,
-    ssh_user: SshUserOption = "admin",
-    ssh_key: SshKeyOption = None,
-    bastion: BastionOption = None,
-    proxy_command: ProxyCommandOption = None,
-    state_dir: StateOption = Path(".adpulse"),
 ) -> None:
     """Roll the app hosts back to the previous release (or --to VERSION), one at a time.
 
@@ -211,35 +180,23 @@ def rollback_command(
     host's releases and its rollback target."""
     from commands.stack_options import required_stack
     from commands.support import domain_errors
-    from deploy.run import rollback_target, run_deploy
+    from deploy.run import run_rollback
 
-    reach = StackArgs(
-        stack=stack, outputs=outputs, discover=discover, ssh_user=ssh_user, ssh_key=ssh_key,
-        bastion=bastion, proxy_command=proxy_command, state_dir=state_dir,
-    )  # fmt: skip
     with domain_errors():
         req = _request(
             required_stack(reach), balancer, haproxy_backend, host, dry_run, health_timeout,
-            slo_window, slo_p95_ms, slo_freshness_s, f"adpulse rollback --stack {stack}", False,
+            slo_window, slo_p95_ms, slo_freshness_s, "rollback", False,
         )  # fmt: skip
-        version = rollback_target(req, to)
-        typer.echo(f"rolling back to release {version}", err=True)
-        outcomes, inv = run_deploy(req, lambda line: typer.echo(line, err=True), version=version)
+        version, outcomes, inv = run_rollback(req, to, lambda line: typer.echo(line, err=True))
     if not dry_run:
         typer.echo(f"release {version} runs on {len(outcomes)} host(s)")
         typer.echo(f"dashboard: {inv.dashboard_url}")
 
 
+@with_stack_args(required=True)
 def status_command(
-    stack: RequiredStack = "",
-    outputs: OutputsOption = None,
-    discover: DiscoverOption = None,
+    reach: StackArgs,
     json: Annotated[bool, typer.Option("--json", help="As JSON, for scripts.")] = False,
-    ssh_user: SshUserOption = "admin",
-    ssh_key: SshKeyOption = None,
-    bastion: BastionOption = None,
-    proxy_command: ProxyCommandOption = None,
-    state_dir: StateOption = Path(".adpulse"),
 ) -> None:
     """Per app host: the release, each unit's state, health, consumer lag and freshness, and
     the API's P95 since it started. Exits 1 when a host is unreachable or unhealthy."""
@@ -248,15 +205,11 @@ def status_command(
     from deploy.run import run_status
     from deploy.status import render
 
-    reach = StackArgs(
-        stack=stack, outputs=outputs, discover=discover, ssh_user=ssh_user, ssh_key=ssh_key,
-        bastion=bastion, proxy_command=proxy_command, state_dir=state_dir,
-    )  # fmt: skip
     with domain_errors():
         where = required_stack(reach)
         statuses = run_status(where.stack, where.source, where.access)
     if json:
-        print_json({"stack": stack, "hosts": [s.as_json() for s in statuses]})
+        print_json({"stack": where.stack, "hosts": [s.as_json() for s in statuses]})
     else:
         for line in render(statuses):
             typer.echo(line)

@@ -11,18 +11,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from commands.stack_options import (
-    BastionOption,
-    DiscoverOption,
-    OnStackOption,
-    OutputsOption,
-    ProxyCommandOption,
-    ReleaseOption,
-    SshKeyOption,
-    SshUserOption,
     StackArgs,
-    StateOption,
     on_stack,
     run_on,
+    with_stack_args,
 )
 from commands.support import domain_errors, print_json
 
@@ -60,24 +52,13 @@ def _migrator(topology: str | None) -> Migrator:
 
 
 @schema_app.command("status")
+@with_stack_args(required=False)
 def status(
+    reach: StackArgs,
     topology: TopologyOpt = None,
     json: JsonOpt = False,
-    stack: OnStackOption = None,
-    outputs: OutputsOption = None,
-    discover: DiscoverOption = None,
-    ssh_user: SshUserOption = "admin",
-    ssh_key: SshKeyOption = None,
-    bastion: BastionOption = None,
-    proxy_command: ProxyCommandOption = None,
-    state_dir: StateOption = Path(".adpulse"),
-    release: ReleaseOption = None,
 ) -> None:
     """Show each migration: applied, pending, failed (and where), or changed since applied."""
-    reach = StackArgs(
-        stack=stack, outputs=outputs, discover=discover, ssh_user=ssh_user, ssh_key=ssh_key,
-        bastion=bastion, proxy_command=proxy_command, state_dir=state_dir, release=release,
-    )  # fmt: skip
     with domain_errors():
         where = on_stack(reach, {"--topology": topology})
         if where is None:
@@ -105,7 +86,9 @@ def _when(applied_at: datetime | str | None) -> str:
 
 
 @schema_app.command("migrate")
+@with_stack_args(required=False)
 def migrate(
+    reach: StackArgs,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the statements that would run; change nothing.")
     ] = False,
@@ -114,23 +97,10 @@ def migrate(
     ] = None,
     topology: TopologyOpt = None,
     json: JsonOpt = False,
-    stack: OnStackOption = None,
-    outputs: OutputsOption = None,
-    discover: DiscoverOption = None,
-    ssh_user: SshUserOption = "admin",
-    ssh_key: SshKeyOption = None,
-    bastion: BastionOption = None,
-    proxy_command: ProxyCommandOption = None,
-    state_dir: StateOption = Path(".adpulse"),
-    release: ReleaseOption = None,
 ) -> None:
     """Apply pending migrations in order under a lock, recording each in the ledger.
 
     With --stack, on the stack's first app host over SSH, as the admin role."""
-    reach = StackArgs(
-        stack=stack, outputs=outputs, discover=discover, ssh_user=ssh_user, ssh_key=ssh_key,
-        bastion=bastion, proxy_command=proxy_command, state_dir=state_dir, release=release,
-    )  # fmt: skip
     with domain_errors():
         where = on_stack(reach, {"--topology": topology})
         args = ["schema", "migrate", *(["--to", str(to)] if to is not None else [])]
@@ -189,26 +159,15 @@ def _print_pending(todo: list[dict[str, Any]], json: bool) -> None:
 
 
 @schema_app.command("unlock")
+@with_stack_args(required=False)
 def unlock_command(
+    reach: StackArgs,
     yes: Annotated[bool, typer.Option("--yes", help="Do it without asking.")] = False,
     json: JsonOpt = False,
-    stack: OnStackOption = None,
-    outputs: OutputsOption = None,
-    discover: DiscoverOption = None,
-    ssh_user: SshUserOption = "admin",
-    ssh_key: SshKeyOption = None,
-    bastion: BastionOption = None,
-    proxy_command: ProxyCommandOption = None,
-    state_dir: StateOption = Path(".adpulse"),
-    release: ReleaseOption = None,
 ) -> None:
     """Remove a migration lock left by a crashed run. Check that no migration is running.
 
     With --stack, on the stack's first app host over SSH, as the admin role."""
-    reach = StackArgs(
-        stack=stack, outputs=outputs, discover=discover, ssh_user=ssh_user, ssh_key=ssh_key,
-        bastion=bastion, proxy_command=proxy_command, state_dir=state_dir, release=release,
-    )  # fmt: skip
     with domain_errors():
         where = on_stack(reach)
         if not yes:

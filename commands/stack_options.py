@@ -1,15 +1,19 @@
 """Options of the commands that reach a stack's hosts, declared once (as `adpulse deploy` has
-them), their values as given (`StackArgs`), and their parsing into what `deploy/` takes: an
-`OnStack` (the stack, a `Source` and an `Access`), where `run_on` runs an admin command.
+them) and added to a command by `with_stack_args`, their values as given (`StackArgs`), and
+their parsing into what `deploy/` takes: an `OnStack` (the stack, a `Source` and an `Access`),
+where `run_on` runs an admin command.
 
 Light imports only: `adpulse --help` loads this module.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -19,6 +23,13 @@ if TYPE_CHECKING:
 
 StackOption = Annotated[
     str, typer.Option("--stack", help="The Pulumi stack.", envvar="ADPULSE_STACK")
+]
+# For the commands that only run on a stack (deploy, rollback, status).
+RequiredStackOption = Annotated[
+    str,
+    typer.Option(
+        "--stack", help="The Pulumi stack (required: no default).", envvar="ADPULSE_STACK"
+    ),
 ]
 # For commands that run locally unless told otherwise: no environment variable, so a shell
 # that exports ADPULSE_STACK for deploys does not send `schema migrate` to production.
@@ -85,9 +96,9 @@ ReleaseOption = Annotated[
 
 @dataclass(frozen=True, kw_only=True)
 class StackArgs:
-    """The stack and SSH options as a command got them, before any check: built once in the
-    command (by name: several are `str | None`), then turned into an `OnStack` by `on_stack`
-    or `required_stack`. `release` is the installed release of `--release VERSION`."""
+    """The stack and SSH options as a command got them, before any check: built by
+    `with_stack_args`, then turned into an `OnStack` by `on_stack` or `required_stack`.
+    `release` is the installed release of `--release VERSION`."""
 
     stack: str | None
     outputs: Path | None
@@ -104,6 +115,76 @@ class StackArgs:
         return access_of(
             self.ssh_user, self.ssh_key, self.bastion, self.proxy_command, self.state_dir
         )
+
+
+R = TypeVar("R")
+
+
+def _stack_parameters(required: bool) -> dict[str, inspect.Parameter]:
+    """The options `StackArgs` holds, as parameters in --help order; `--release VERSION` only
+    for the commands that may run locally (deploy's `--release` is an archive)."""
+    options: dict[str, tuple[Any, object]] = {
+        "stack": (RequiredStackOption, "") if required else (OnStackOption, None),
+        "outputs": (OutputsOption, None),
+        "discover": (DiscoverOption, None),
+        "ssh_user": (SshUserOption, "admin"),
+        "ssh_key": (SshKeyOption, None),
+        "bastion": (BastionOption, None),
+        "proxy_command": (ProxyCommandOption, None),
+        "state_dir": (StateOption, Path(".adpulse")),
+    }
+    if not required:
+        options["release"] = (ReleaseOption, None)
+    return {
+        name: inspect.Parameter(
+            name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation
+        )
+        for name, (annotation, default) in options.items()
+    }
+
+
+def with_stack_args(
+    *, required: bool, after_stack: tuple[str, ...] = ()
+) -> Callable[[Callable[..., R]], Callable[..., R]]:
+    """Give a command the stack and SSH options and call it with them as `reach: StackArgs`.
+
+    `required` (deploy, rollback, status): `--stack` is required (or ADPULSE_STACK) and leads
+    --help with `--outputs` and `--discover`, the SSH options close it. Otherwise `--stack` is
+    optional, with no environment variable, and all of them, then `--release`, follow the
+    command's own options. `after_stack` names own options shown right after `--stack`.
+    Raises TypeError, at import, for a command without `reach` or with an option of the same
+    name as one of these."""
+
+    def decorate(command: Callable[..., R]) -> Callable[..., R]:
+        # Evaluated here, in the command's module: Typer takes `__signature__` as it is, so
+        # `from __future__ import annotations` strings would reach it unresolved.
+        signature = inspect.signature(command, eval_str=True)
+        own = dict(signature.parameters)
+        if own.pop("reach", None) is None:
+            raise TypeError(f"{command.__name__} has no `reach: StackArgs` parameter")
+        added = _stack_parameters(required)
+        if clash := sorted(own.keys() & added.keys()):
+            raise TypeError(f"{command.__name__} has its own {', '.join(clash)}")
+        lead = [own.pop(name) for name in after_stack]
+        where = [added["stack"], *lead, added["outputs"], added["discover"]]
+        ssh = [p for name, p in added.items() if name not in ("stack", "outputs", "discover")]
+        mine = list(own.values())
+        ordered = [*where, *mine, *ssh] if required else [*mine, *where, *ssh]
+        # Keyword-only: `typer.Context`, without a default, may follow `--stack`.
+        params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in ordered]
+
+        @functools.wraps(command)
+        def run(**given: Any) -> R:
+            reach = StackArgs(**{name: given.pop(name) for name in added})
+            return command(reach=reach, **given)
+
+        # Typer reads both; typeshed does not declare a function's `__signature__`.
+        run.__dict__["__signature__"] = signature.replace(parameters=params)
+        run.__annotations__ = {p.name: p.annotation for p in params}
+        run.__annotations__["return"] = signature.return_annotation
+        return run
+
+    return decorate
 
 
 @dataclass(frozen=True)

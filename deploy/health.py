@@ -60,6 +60,17 @@ def answered_2xx(status: int, body: bytes) -> str | None:
     return f"HTTP {status}: {excerpt(body) or '(empty body)'}"
 
 
+def consumer_lags(metrics: str) -> list[float]:
+    """Each partition's `adpulse_consumer_lag` in the consumer's /metrics text (none before its
+    first statistics); ValueError when the text is not Prometheus text."""
+    return [
+        sample.value
+        for family in text_string_to_metric_families(metrics)
+        if family.name == CONSUMER_LAG
+        for sample in family.samples
+    ]
+
+
 def consumer_lag_within(max_lag: int) -> Judge:
     """Healthy when the consumer's /metrics answers and no partition is `max_lag` behind.
 
@@ -71,12 +82,7 @@ def consumer_lag_within(max_lag: int) -> Judge:
         if (why := answered_2xx(status, body)) is not None:
             return why
         try:
-            lags = [
-                sample.value
-                for family in text_string_to_metric_families(body.decode("utf-8", "replace"))
-                if family.name == CONSUMER_LAG
-                for sample in family.samples
-            ]
+            lags = consumer_lags(body.decode("utf-8", "replace"))
         except ValueError as exc:
             return f"not Prometheus text ({exc}): {excerpt(body)}"
         if lags and max(lags) > max_lag:

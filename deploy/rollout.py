@@ -26,7 +26,7 @@ from deploy.host_step import Content, HostStepError, Probes
 from deploy.install import incoming_path, install, installed_command
 from deploy.inventory import Host, StackInventory, host_order
 from deploy.lock import lock_target
-from deploy.plan import Plan, compute_plan, describe, desired_files
+from deploy.plan import FileState, Plan, compute_plan, describe, file_state
 from deploy.prepare import check_disk, prepare
 from deploy.release import Release
 from deploy.remote_admin import CA_FILE, secret_values
@@ -103,12 +103,13 @@ def chosen_hosts(inv: StackInventory, names: Sequence[str]) -> tuple[Host, ...]:
     return tuple(known[n] for n in names)
 
 
+def desired_states(contents: Mapping[str, Content]) -> dict[str, FileState]:
+    """The state `host_step.apply` leaves each file in: its bytes' checksum, mode and owner."""
+    return {path: file_state(c.data, c.mode, c.owner) for path, c in contents.items()}
+
+
 def plan_for(state: RemoteState, contents: Mapping[str, Content], version: str) -> Plan:
-    desired = desired_files(
-        {p: c.data.decode() for p, c in contents.items() if p.endswith(".service")},
-        {p: (c.data.decode(), c.mode) for p, c in contents.items() if not p.endswith(".service")},
-    )
-    return compute_plan(desired, state.host_state(), version)
+    return compute_plan(desired_states(contents), state.host_state(), version)
 
 
 def deploy(

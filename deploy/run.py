@@ -113,6 +113,28 @@ def run_deploy(
 ) -> tuple[list[HostOutcome], StackInventory]:
     """Deploy `release` (or roll to the installed `version`) onto the stack; the outcomes."""
     inv = load_stack(req.stack, req.source)
+    return _deploy_on(inv, req, say, release=release, version=version), inv
+
+
+def run_rollback(
+    req: Request, to: str | None, say: Say
+) -> tuple[str, list[HostOutcome], StackInventory]:
+    """`adpulse rollback`: roll to `to`, or to the release before current on every chosen host;
+    the version, the outcomes and the inventory, which is loaded (secrets and all) once."""
+    inv = load_stack(req.stack, req.source)
+    version = to if to is not None else _previous_everywhere(inv, req)
+    say(f"rolling back to release {version}")
+    return version, _deploy_on(inv, req, say, version=version), inv
+
+
+def _deploy_on(
+    inv: StackInventory,
+    req: Request,
+    say: Say,
+    *,
+    release: Release | None = None,
+    version: str | None = None,
+) -> list[HostOutcome]:
     balancer = make_balancer(inv, req.balancer) if not req.options.dry_run else NoBalancer()
     before_roll = None
     if req.migrate and release is not None:
@@ -124,7 +146,7 @@ def run_deploy(
             applied = migrate_on_stack(conn, inv, new)
             say(f"{conn.target.name}: applied migrations {applied or 'none (up to date)'}")
 
-    outcomes = deploy(
+    return deploy(
         inv,
         opener_for(req.stack, req.access),
         balancer,
@@ -134,18 +156,12 @@ def run_deploy(
         version=version,
         before_roll=before_roll,
     )
-    return outcomes, inv
 
 
-def rollback_target(req: Request, to: str | None) -> str:
-    """The release `adpulse rollback` goes to: `to`, or the one installed before current on
-    every chosen host (DeployError when the hosts disagree or have none)."""
-    if to is not None:
-        return to
+def _previous_everywhere(inv: StackInventory, req: Request) -> str:
     from deploy.remote_state import read_state
     from deploy.rollout import chosen_hosts
 
-    inv = load_stack(req.stack, req.source)
     opener = opener_for(req.stack, req.access)
     found: dict[str, str | None] = {}
     for host in chosen_hosts(inv, req.options.hosts):

@@ -78,7 +78,7 @@ def _consumer(url: str) -> tuple[float | None, float | None]:
         scrape = slo.scrape(url, 3.0)
     except slo.MetricsError:
         return None, None
-    lags = _values(scrape, health.CONSUMER_LAG)
+    lags = health.consumer_lags(scrape.text)
     return (max(lags) if lags else None), slo.freshness_s(scrape)
 
 
@@ -90,17 +90,6 @@ def _api(url: str) -> tuple[float | None, int | None]:
     if window.requests == 0:
         return None, 0
     return window.quantile(0.95) * 1000, window.requests
-
-
-def _values(scrape: slo.Scrape, name: str) -> list[float]:
-    from prometheus_client.parser import text_string_to_metric_families
-
-    return [
-        s.value
-        for family in text_string_to_metric_families(scrape.text)
-        if family.name == name
-        for s in family.samples
-    ]
 
 
 def render(statuses: Iterable[HostStatus]) -> list[str]:

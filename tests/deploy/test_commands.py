@@ -124,12 +124,17 @@ def test_deploy_rollback_and_status_hand_the_stack_options_to_deploy_run_as_give
         seen.append((req, to))
         return [], landed
 
+    def run_rollback(req: Request, to: str, say: object) -> tuple[str, list[object], object]:
+        seen.append((req, {"version": to}))
+        return to, [], landed
+
     def run_status(*args: object) -> list[object]:
         seen.append(args)
         return []
 
     monkeypatch.setattr(deploy.run, "build", lambda platform, allow_dirty: built)
     monkeypatch.setattr(deploy.run, "run_deploy", run_deploy)
+    monkeypatch.setattr(deploy.run, "run_rollback", run_rollback)
     monkeypatch.setattr(deploy.run, "run_status", run_status)
     stack = ["--stack", "prod", "--outputs", str(FIXTURE), "--ssh-user", "ops"]
     stack += ["--ssh-key", "/keys/ops", "--bastion", "jump@203.0.113.7:2222"]

@@ -23,6 +23,8 @@ from deploy.health import (
     consumer_alive,
     consumer_checks,
     consumer_lag_within,
+    consumer_lags,
+    get,
     wait_healthy,
 )
 from tests.api.support import RecordingClient, serving
@@ -196,8 +198,11 @@ def test_consumer_lag_judged_from_its_metrics(fake: FakeTime) -> None:
     try:
         # No statistics yet: the endpoint answering is liveness enough.
         assert wait_healthy([check], fake.now, fake.clock, fake.sleep)[0].ok
+        assert consumer_lags(get(url, 2.0)[1].decode()) == []
         metrics.lag.labels("0").set(12)
         metrics.lag.labels("1").set(5000)
+        # What `adpulse status` shows as the consumer's lag: the worst partition's, read this way.
+        assert sorted(consumer_lags(get(url, 2.0)[1].decode())) == [12.0, 5000.0]
         with pytest.raises(HealthError, match="adpulse_consumer_lag is 5000 messages"):
             wait_healthy([check], fake.now, fake.clock, fake.sleep)
         metrics.lag.labels("1").set(40)

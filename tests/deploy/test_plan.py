@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -10,8 +11,10 @@ from pathlib import Path
 import pytest
 
 from deploy import layout
+from deploy.inventory import load_outputs_file
 from deploy.layout import ReleaseError, keep, release_of, release_version
 from deploy.plan import FileState, HostState, compute_plan, describe, desired_files, file_state
+from deploy.rollout import desired_contents, desired_states
 from deploy.units import render_env_files, render_units
 
 OLD = "0123456789ab"
@@ -137,6 +140,21 @@ def test_desired_files_are_root_owned_with_secret_files_0600() -> None:
     for service in layout.SERVICES:
         assert want[str(layout.service_env(service))].mode == 0o600
         assert want[str(layout.unit_path(service))].mode == 0o644
+
+
+def test_the_deploy_s_desired_states_equal_desired_files_of_the_decoded_text() -> None:
+    """`rollout.desired_states` hashes the bytes `host_step.apply` writes, with their mode and
+    owner; held equal to `desired_files` of the same files as text (units at UNIT_MODE)."""
+    fixtures = Path(__file__).parent / "fixtures"
+    secrets = json.loads((fixtures / "secrets.json").read_text())
+    inv = load_outputs_file(fixtures / "outputs-prod.json", "prod")
+    contents = desired_contents(dataclasses.replace(inv, secrets=secrets))
+    as_text = desired_files(
+        {p: c.data.decode() for p, c in contents.items() if p.endswith(".service")},
+        {p: (c.data.decode(), c.mode) for p, c in contents.items() if not p.endswith(".service")},
+    )
+    assert desired_states(contents) == as_text
+    assert {str(layout.service_env(s)) for s in layout.SERVICES} <= set(as_text)
 
 
 def test_describe_never_shows_checksums_or_values() -> None:

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -544,41 +545,15 @@ def test_k_a_release_that_fails_to_install_leaves_nothing_half_installed(
     assert all(bad not in s.releases for s in _states(stack).values())
 
 
-def test_l_a_lock_held_by_another_deploy_is_respected(
-    stack: StackOnHosts, releases: dict[str, Release]
-) -> None:
+def _refused_by_alice_s_lock(
+    stack: StackOnHosts, releases: dict[str, Release], age: timedelta | None = None
+) -> tuple[LockHeld, dict[str, Any]]:
+    """Deploy `second` while alice@elsewhere holds the stack's lock (taken `age` ago by the
+    lock host's clock, or now); checks no host changed. Returns the refusal and the last
+    audit record."""
     before = _states(stack)
     with stack.opener(lock_target(stack.inventory, "root")) as conn:
-        held = acquire(conn, STACK, "alice@elsewhere", "0123456789ab", "adpulse deploy")
-        try:
-            with pytest.raises(LockHeld) as refused:
-                deploy(
-                    stack.inventory,
-                    stack.opener,
-                    _balancer(stack),
-                    _options(),
-                    lambda line: None,
-                    version=releases["second"].version,
-                )
-        finally:
-            release(conn, held)
-        last = audit.read(conn, 1)[-1]
-    assert re.fullmatch(
-        rf"stack {STACK} is being deployed by alice@elsewhere \(version 0123456789ab, started "
-        r"\d+ s ago, `adpulse deploy`\); wait for it, or if that deploy died, clear it with "
-        rf"`adpulse deploy unlock --stack {STACK}`",
-        str(refused.value),
-    ), str(refused.value)
-    assert (last["event"], last["held_by"]) == ("lock-refused", "alice@elsewhere")
-    assert _states(stack) == before
-
-
-def test_m_a_stale_lock_is_reported_with_its_owner_age_and_how_to_clear_it(
-    stack: StackOnHosts, releases: dict[str, Release]
-) -> None:
-    before = _states(stack)
-    with stack.opener(lock_target(stack.inventory, "root")) as conn:
-        then = datetime.fromtimestamp(_host_now(conn), UTC) - timedelta(hours=3, minutes=5)
+        then = None if age is None else datetime.fromtimestamp(_host_now(conn), UTC) - age
         held = acquire(conn, STACK, "alice@elsewhere", "0123456789ab", "adpulse deploy", then)
         try:
             with pytest.raises(LockHeld) as refused:
@@ -592,15 +567,36 @@ def test_m_a_stale_lock_is_reported_with_its_owner_age_and_how_to_clear_it(
                 )
         finally:
             release(conn, held)
+        last = audit.read(conn, 1)[-1]
+    assert _states(stack) == before
+    return refused.value, last
+
+
+def test_l_a_lock_held_by_another_deploy_is_respected(
+    stack: StackOnHosts, releases: dict[str, Release]
+) -> None:
+    refused, last = _refused_by_alice_s_lock(stack, releases)
+    assert re.fullmatch(
+        rf"stack {STACK} is being deployed by alice@elsewhere \(version 0123456789ab, started "
+        r"\d+ s ago, `adpulse deploy`\); wait for it, or if that deploy died, clear it with "
+        rf"`adpulse deploy unlock --stack {STACK}`",
+        str(refused),
+    ), str(refused)
+    assert (last["event"], last["held_by"]) == ("lock-refused", "alice@elsewhere")
+
+
+def test_m_a_stale_lock_is_reported_with_its_owner_age_and_how_to_clear_it(
+    stack: StackOnHosts, releases: dict[str, Release]
+) -> None:
+    refused, _ = _refused_by_alice_s_lock(stack, releases, timedelta(hours=3, minutes=5))
     assert re.fullmatch(
         rf"stack {STACK} is locked by alice@elsewhere \(version 0123456789ab, started 3 h 5 min "
         r"ago, `adpulse deploy`\); stale: older than 2 h, so that deploy most likely died; if it "
         rf"\(pid \d+ on elsewhere\) is no longer running, clear it with `adpulse deploy unlock "
         rf"--stack {STACK}`",
-        str(refused.value),
-    ), str(refused.value)
-    assert refused.value.holder.stale
-    assert _states(stack) == before
+        str(refused),
+    ), str(refused)
+    assert refused.holder.stale
 
 
 def test_n_pruning_keeps_five_releases_and_never_current_nor_the_one_before(

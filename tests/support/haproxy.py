@@ -39,7 +39,7 @@ class _Server(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
-CONFIG = """global
+_HEAD = """global
     stats socket {root}/admin.sock level admin mode 600
     stats timeout 10s
     maxconn 512
@@ -49,11 +49,12 @@ defaults
     timeout connect 2s
     timeout client 30s
     timeout server 30s
-    timeout check 1s
+    timeout check {check_timeout}
     # No retry: a request sent to a server that cannot answer fails where the tests see it,
     # instead of HAProxy retrying it 1 s later, once a quick restart is over.
     retries 0
-
+"""
+_WEB = """
 frontend web
     bind 127.0.0.1:{port}
     default_backend {backend}
@@ -64,6 +65,10 @@ backend {backend}
     default-server check inter 100ms fall 2 rise 2
 {servers}
 """
+# The same head for both: the local servers answer a check from memory; a real host's /readyz
+# asks ClickHouse first, so checks through TARGETS_CONFIG get longer.
+CONFIG = _HEAD.replace("{check_timeout}", "1s") + _WEB
+TARGETS_CONFIG = _HEAD.replace("{check_timeout}", "2s") + "{sections}\n"
 
 
 class AppServer:
@@ -217,20 +222,6 @@ def haproxy(root: Path, names: tuple[str, ...] = ("app-1", "app-2", "app-3")) ->
             server.close()
 
 
-TARGETS_CONFIG = """global
-    stats socket {root}/admin.sock level admin mode 600
-    stats timeout 10s
-    maxconn 512
-
-defaults
-    mode http
-    timeout connect 2s
-    timeout client 30s
-    timeout server 30s
-    timeout check 2s
-    retries 0
-{sections}
-"""
 SECTION = """
 frontend {backend}_in
     bind 127.0.0.1:{port}
