@@ -31,10 +31,16 @@ def consumer_path(values: list[bytes], now_ms: int) -> dict[str, list[Any]]:
     for start in range(0, len(values), CHUNK):
         chunk = values[start : start + CHUNK]
         decoded = decode_many(chunk, now_ms=now_ms)
-        rejected = decoded.rejected
-        for index, value in enumerate(chunk):
-            if index not in rejected:
-                batch.add_row(start + index, len(value), decoded, index, recent)
+        # As `IngestConsumer._accept`: the events between two rejected messages at once, one
+        # at a time only when an event_id repeats among them.
+        at = 0
+        for cut in [*sorted(decoded.rejected), len(chunk)]:
+            if at < cut:
+                size = sum(map(len, chunk[at:cut]))
+                if not batch.add_rows(start + at, start + cut - 1, size, decoded, at, cut, recent):
+                    for index in range(at, cut):
+                        batch.add_row(start + index, len(chunk[index]), decoded, index, recent)
+            at = cut + 1
     return batch.columns()
 
 

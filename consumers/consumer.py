@@ -16,6 +16,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
+from itertools import groupby
 from typing import Any
 
 from adpulse import names
@@ -186,19 +187,70 @@ class IngestConsumer:
     # -- accepting messages --------------------------------------------------------------------
 
     def _accept(self, messages: list[Any]) -> None:
-        from confluent_kafka import KafkaError, Message
+        from confluent_kafka import Message
 
         # The hot loop (100k+ messages a second): the chunk is decoded at once, into columns
-        # (`decode_many`), and settings and methods are looked up once.
+        # (`decode_many`). Then each run of one partition's messages between two rejected ones
+        # goes into its batch at once (`PartitionBatch.add_rows`) when nothing about it needs a
+        # decision per message; the rest goes one message at a time (`_accept_range`).
         now_ms = int(time.time() * 1000)
         values = list(map(Message.value, messages))
         decoded = decode_many(values, now_ms=now_ms)
         self.cpu.lap("decode")
+        if self._crash_mid_batch or any(map(Message.error, messages)):
+            self._accept_range(messages, values, decoded, 0, len(messages))
+            self.cpu.lap("batch")
+            return
+        cuts = sorted(decoded.rejected)
+        max_rows, max_bytes = self.settings.batch_max_rows, self.settings.batch_max_bytes
+        partitions = self._partitions
+        start = 0
+        for partition, run in groupby(map(Message.partition, messages)):
+            stop = start + len(list(run))
+            state = partitions.get(partition) if partition is not None else None
+            at = start
+            # Segments between rejected messages; each rejected one goes the slow way.
+            for cut in [c for c in cuts if start <= c < stop] + [stop]:
+                if at < cut:
+                    batch = state.open if state is not None else None
+                    # Rejected messages (None among them) are cut out: these are all bytes.
+                    size = sum(map(len, values[at:cut]))  # type: ignore[arg-type]
+                    if (
+                        batch is None
+                        or state is None
+                        or state.rewind_to is not None
+                        or batch.target_last is not None
+                        or batch.rows + (cut - at) > max_rows
+                        or batch.bytes + size >= max_bytes
+                        or not batch.add_rows(
+                            messages[at].offset(),
+                            messages[cut - 1].offset(),
+                            size,
+                            decoded,
+                            at,
+                            cut,
+                            state.recent,
+                        )
+                    ):
+                        self._accept_range(messages, values, decoded, at, cut)
+                if cut < stop:
+                    self._accept_range(messages, values, decoded, cut, cut + 1)
+                at = cut + 1
+            start = stop
+        self.cpu.lap("batch")
+
+    def _accept_range(
+        self, messages: list[Any], values: list[Any], decoded: Any, first: int, stop: int
+    ) -> None:
+        """Messages `first` to `stop` (exclusive) of a fetched chunk, one at a time."""
+        from confluent_kafka import KafkaError
+
         rejected = decoded.rejected
         max_rows, max_bytes = self.settings.batch_max_rows, self.settings.batch_max_bytes
         partitions = self._partitions
         crash_mid_batch = self._crash_mid_batch
-        for index, message in enumerate(messages):
+        for index in range(first, stop):
+            message = messages[index]
             error = message.error()
             if error is not None:
                 if error.code() != KafkaError._PARTITION_EOF:
@@ -244,7 +296,6 @@ class IngestConsumer:
                 )
             if crash_mid_batch:
                 self.crash.reached("mid_batch")
-        self.cpu.lap("batch")
 
     def _rewind(self, partition: int, state: PartitionState, offset: int) -> None:
         """Drop this and later prefetched messages; Kafka serves them again after resume."""

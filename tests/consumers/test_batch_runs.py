@@ -57,3 +57,38 @@ def test_an_empty_batch_has_no_columns_rows_or_newest_time() -> None:
     batch = PartitionBatch("t", 0, 0.0)
     assert batch.rows == 0 and batch.newest_ms() is None
     assert all(column == [] for column in batch.columns().values())
+
+
+def test_rows_added_a_run_at_a_time_match_one_at_a_time_and_a_repeat_adds_nothing() -> None:
+    events = random_events(200, NOW_MS - 60_000, 60_000, seed=6)
+    raws: list[bytes | None] = [encode(e) for e in events]
+    decoded = decode_many(raws, now_ms=NOW_MS)
+    sizes = [len(r or b"") for r in raws]
+    recent = RecentIds()
+    [earlier] = random_events(1, NOW_MS - 60_000, 60_000, seed=7)
+    recent.remember({earlier.event_id})
+
+    by_runs, by_rows = PartitionBatch("t", 0, 0.0), PartitionBatch("t", 0, 0.0)
+    for start, stop in ((0, 50), (50, 120), (120, 200)):
+        assert by_runs.add_rows(start, stop - 1, sum(sizes[start:stop]), decoded, start, stop,
+                                recent)  # fmt: skip
+    for index in range(200):
+        assert by_rows.add_row(index, sizes[index], decoded, index, recent)
+    assert by_runs.columns() == by_rows.columns()
+    assert (by_runs.rows, by_runs.bytes, by_runs.token) == (
+        by_rows.rows,
+        by_rows.bytes,
+        by_rows.token,
+    )
+    assert by_runs.seen() == by_rows.seen()
+    assert len(by_runs._runs) == 1  # consecutive runs of one chunk merge
+
+    # A repeat inside the run, of the batch's own ids, or of the recent window: nothing added.
+    again = [raws[0], encode(events[5]), encode(events[5])]
+    window = [encode(earlier)]
+    for chunk, batch in ((again[1:], PartitionBatch("t", 0, 0.0)), (again[:1], by_runs),
+                         (window, PartitionBatch("t", 0, 0.0))):  # fmt: skip
+        redecoded = decode_many(chunk, now_ms=NOW_MS)
+        before = (batch.rows, batch.bytes, batch.first_offset, batch.last_offset)
+        assert not batch.add_rows(500, 500 + len(chunk) - 1, 99, redecoded, 0, len(chunk), recent)
+        assert (batch.rows, batch.bytes, batch.first_offset, batch.last_offset) == before
