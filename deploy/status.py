@@ -74,12 +74,19 @@ def stack_status(inv: StackInventory, opener: Opener, user: str) -> list[HostSta
 
 
 def _consumer(url: str) -> tuple[float | None, float | None]:
+    """The largest lag and the freshness, each None ("unknown") when the consumer's /metrics
+    does not answer, is not Prometheus text, or lacks the metric (another release, say): the
+    health checks beside them say why."""
     try:
         scrape = slo.scrape(url, 3.0)
-    except slo.MetricsError:
+        lags = health.consumer_lags(scrape.text)
+    except (slo.MetricsError, ValueError):
         return None, None
-    lags = health.consumer_lags(scrape.text)
-    return (max(lags) if lags else None), slo.freshness_s(scrape)
+    try:
+        fresh = slo.freshness_s(scrape)
+    except slo.MetricsError:
+        fresh = None
+    return (max(lags) if lags else None), fresh
 
 
 def _api(url: str) -> tuple[float | None, int | None]:

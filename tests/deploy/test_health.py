@@ -272,3 +272,20 @@ def test_consumer_checks_put_an_ipv6_address_in_brackets() -> None:
         "http://[fd00::2]:9108/healthz",
         "http://[fd00::2]:9108/metrics",
     ]
+
+
+def test_status_reads_an_unexpected_consumer_metrics_page_as_unknown(
+    scripted: Callable[[list[Answer]], str],
+) -> None:
+    """`adpulse status` shows "unknown" (its health lines say why) instead of crashing when a
+    host's consumer /metrics is not Prometheus text or lacks what it reads."""
+    from deploy.status import _consumer
+
+    not_text = (200, b"<html>a proxy's page</html>\n{")
+    no_freshness = (
+        200,
+        b'# TYPE adpulse_consumer_lag gauge\nadpulse_consumer_lag{partition="0"} 7\n',
+    )
+    assert _consumer(scripted([not_text])) == (None, None)
+    assert _consumer(scripted([no_freshness])) == (7.0, None)
+    assert _consumer(scripted([(503, b"starting")])) == (None, None)
