@@ -58,6 +58,7 @@ from deploy.stack_facts import STACK_SECRETS
 from deploy.stack_secrets import DEPLOY_SECRETS
 from tests.conftest import fake_aws_credentials
 from tests.support.clickhouse_server import ROLE_PASSWORDS, free_port
+from tests.support.forward import forward
 from tests.support.hosts import Host
 
 PLATFORM = "manylinux_2_36_x86_64"  # the test hosts: Debian 12 (glibc 2.36) on x86_64
@@ -370,20 +371,6 @@ def make_tls(name: str) -> Tls:
     )
 
 
-def _pipe(src: socket.socket, dst: socket.socket) -> None:
-    try:
-        while data := src.recv(65536):
-            dst.sendall(data)
-    except OSError:
-        pass
-    finally:
-        for sock in (src, dst):
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-
 @contextmanager
 def tls_forward(host: str, to_port: int, tls: Tls, folder: Path) -> Iterator[int]:
     """TLS on host:<port> (the certificate of `tls`), relayed in clear to 127.0.0.1:to_port,
@@ -392,45 +379,8 @@ def tls_forward(host: str, to_port: int, tls: Tls, folder: Path) -> Iterator[int
     (folder / "key.pem").write_bytes(tls.key_pem)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(folder / "cert.pem", folder / "key.pem")
-    server = socket.create_server((host, 0))
-    server.settimeout(0.2)
-    stop = threading.Event()
-    opened: list[socket.socket] = []
-
-    def serve(client: socket.socket) -> None:
-        try:
-            client.settimeout(10)
-            secure = context.wrap_socket(client, server_side=True)
-            secure.settimeout(None)
-            upstream = socket.create_connection(("127.0.0.1", to_port), timeout=5)
-            upstream.settimeout(None)
-        except OSError:
-            client.close()  # a client that refused our certificate, say
-            return
-        opened.extend((secure, upstream))
-        threading.Thread(target=_pipe, args=(upstream, secure), daemon=True).start()
-        _pipe(secure, upstream)
-
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                client, _ = server.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            threading.Thread(target=serve, args=(client,), daemon=True).start()
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield server.getsockname()[1]
-    finally:
-        stop.set()
-        thread.join(5)
-        server.close()
-        for sock in opened:
-            sock.close()
+    with forward(host, 0, to_port, tls=context) as where:
+        yield int(where.rsplit(":", 1)[1])
 
 
 @dataclass(frozen=True)
