@@ -278,7 +278,7 @@ def run_admin(
             outcome = f"failed (exit {code})"
             failure = RemoteAdminError(
                 f"{host}: `{shown}` (release {version}) failed: "
-                + _last_words(done.stderr or done.stdout, code, secrets)
+                + _for_this_machine(_last_words(done.stderr or done.stdout, code, secrets), inv)
             )
     if changes:
         event: dict[str, object] = {"event": "admin", "stack": inv.stack, "command": shown}
@@ -352,6 +352,12 @@ def _parse(stdout: str) -> tuple[Any, bool]:
         return json.loads(stdout), True
     except ValueError:
         return None, False
+
+
+def _for_this_machine(words: str, inv: StackInventory) -> str:
+    """The host's advice, as a command to run here: `adpulse schema unlock` on a host is
+    `adpulse schema unlock --stack NAME` from the operator's machine."""
+    return words.replace("`adpulse schema unlock`", f"`adpulse schema unlock --stack {inv.stack}`")
 
 
 def _last_words(text: str, code: int, secrets: Sequence[str]) -> str:

@@ -554,6 +554,21 @@ def test_the_ca_path_is_the_one_the_nodes_use() -> None:
     assert CA_FILE == NODES_CA_FILE
 
 
+def test_the_host_s_unlock_advice_names_the_stack() -> None:
+    """The host's release says "run `adpulse schema unlock`"; from the operator's machine that
+    would unlock the local database, so the stack goes in."""
+    from adpulse.clickhouse import migrate
+
+    # The advice as the release words it (the translation must keep up with it).
+    assert "run `adpulse schema unlock`" in Path(migrate.__file__).read_text()
+    inv = load_outputs_file(PROD, "prod")
+    said = "another migration holds the lock (x); wait for it, or if it crashed run "
+    said += "`adpulse schema unlock`"
+    assert remote_admin._for_this_machine(said, inv).endswith(
+        "or if it crashed run `adpulse schema unlock --stack prod`"
+    )
+
+
 def test_the_admin_environment_reads_back_as_the_production_settings(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
