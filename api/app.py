@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 
 from fastapi import Depends, FastAPI
+from starlette.types import Receive, Scope, Send
 
 from adpulse.clickhouse.client import ClickHouseClient
 from adpulse.metadata.store import MetadataStore
@@ -28,6 +29,21 @@ DESCRIPTION = """Ad metrics from adpulse's ClickHouse rollups.
 * Answers are cached (60 s for history, 2 s for live and freshness); `X-Cache` says HIT or MISS.
 * Data routes need `Authorization: Bearer <API key>` unless the server runs with --no-auth.
 """
+
+
+class Api(FastAPI):
+    """FastAPI, with repeated questions answered before its middleware stack is entered."""
+
+    fast: CachedAnswers | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and self.fast is not None
+            and await self.fast.answered(scope, send)
+        ):
+            return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(
@@ -52,12 +68,13 @@ def create_app(
         finally:
             await context.aclose()
 
-    app = FastAPI(title="adpulse", version="1", description=DESCRIPTION, lifespan=lifespan)
+    app = Api(title="adpulse", version="1", description=DESCRIPTION, lifespan=lifespan)
     app.state.metrics = metrics
     install_error_handlers(app)
     app.add_middleware(RequestMetrics, metrics=metrics)
     # Added last, so outermost: a repeated question never reaches routing or validation.
     app.add_middleware(CachedAnswers, api=app, auth_required=auth_required)
+    app.fast = CachedAnswers(app, api=app, auth_required=auth_required)
     guard = [Depends(require_api_key)] if auth_required else []
     # In this order: it is the order of paths in the OpenAPI document.
     for resource in (summary, timeseries, campaigns, breakdown, live, freshness):

@@ -29,8 +29,17 @@ if TYPE_CHECKING:
     from api.context import ApiContext
 
 
+def target_of(scope: Scope) -> bytes:
+    """The request target a cached answer is remembered under: path and query string."""
+    path: str = scope["path"]
+    query: bytes = scope["query_string"]
+    return path.encode() + b"?" + query
+
+
 class CachedAnswers:
-    """ASGI middleware: the outermost layer of the API (see the module docstring)."""
+    """Answers repeated questions (`answered`), called by the API app before its own
+    middleware stack (`api.app.Api`), so a hit skips even FastAPI's error middleware; and, as
+    the outermost middleware, tells FastAPI's routes the request target to remember."""
 
     def __init__(self, app: ASGIApp, api: FastAPI, *, auth_required: bool) -> None:
         self.app = app
@@ -41,18 +50,19 @@ class CachedAnswers:
         if scope["type"] != "http" or scope["method"] != "GET":
             await self.app(scope, receive, send)
             return
-        target = scope["path"].encode() + b"?" + scope["query_string"]
-        ctx: ApiContext | None = getattr(self.api.state, "ctx", None)
-        if ctx is not None and await self._answered(ctx, target, scope, send):
-            return
-        token = request_target.set(target)
+        token = request_target.set(target_of(scope))
         try:
             await self.app(scope, receive, send)
         finally:
             request_target.reset(token)
 
-    async def _answered(self, ctx: ApiContext, target: bytes, scope: Scope, send: Send) -> bool:
-        remembered = ctx.targets.get(target)
+    async def answered(self, scope: Scope, send: Send) -> bool:
+        """Sent the cached answer to this GET: a target FastAPI answered before, with a key
+        this process verified, still in the cache. False: let FastAPI answer."""
+        ctx: ApiContext | None = getattr(self.api.state, "ctx", None)
+        if ctx is None or scope["method"] != "GET":
+            return False
+        remembered = ctx.targets.get(target_of(scope))
         if remembered is None or not self._key_verified(ctx, scope):
             return False
         started = time.perf_counter()
