@@ -72,18 +72,6 @@ def file_state(content: str | bytes, mode: int, owner: str) -> FileState:
     return FileState(hashlib.sha256(data).hexdigest(), mode, owner)
 
 
-def desired_files(
-    units: Mapping[str, str], env_files: Mapping[str, tuple[str, int]]
-) -> dict[str, FileState]:
-    """The states `deploy.units.render_units` and `render_env_files` ask for, all root-owned."""
-    desired = {
-        path: file_state(text, layout.UNIT_MODE, layout.ROOT_OWNER) for path, text in units.items()
-    }
-    for path, (content, mode) in env_files.items():
-        desired[path] = file_state(content, mode, layout.ROOT_OWNER)
-    return desired
-
-
 def units_reading(path: str) -> tuple[str, ...]:
     """The units that read `path`: its own unit file or secret env file, else all of them
     (common.env, the topology file, the ClickHouse CA: every service reads them at start)."""

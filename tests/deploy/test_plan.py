@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from deploy import layout
+from deploy.host_step import Content
 from deploy.inventory import load_outputs_file
 from deploy.layout import ReleaseError, keep, release_of, release_version
-from deploy.plan import FileState, HostState, compute_plan, describe, desired_files, file_state
+from deploy.plan import FileState, HostState, compute_plan, describe, file_state
 from deploy.rollout import desired_contents, desired_states
 from deploy.units import render_env_files, render_units
 
@@ -25,7 +26,14 @@ SECRET = {"api": {"ADPULSE_CLICKHOUSE_API_PASSWORD": "fixture-api-password"}}
 
 
 def desired(plain: dict[str, str] = PLAIN, api_port: int = 8000) -> dict[str, FileState]:
-    return desired_files(render_units(api_port, 3000), render_env_files(plain, SECRET))
+    """What the deploy asks for of these units and env files (as `desired_contents` builds)."""
+    files = {
+        path: Content(text.encode(), layout.UNIT_MODE)
+        for path, text in render_units(api_port, 3000).items()
+    }
+    for path, (text, mode) in render_env_files(plain, SECRET).items():
+        files[path] = Content(text.encode(), mode)
+    return desired_states(files)
 
 
 def host_as(files: dict[str, FileState], release: str | None = OLD) -> HostState:
@@ -142,19 +150,19 @@ def test_desired_files_are_root_owned_with_secret_files_0600() -> None:
         assert want[str(layout.unit_path(service))].mode == 0o644
 
 
-def test_the_deploy_s_desired_states_equal_desired_files_of_the_decoded_text() -> None:
-    """`rollout.desired_states` hashes the bytes `host_step.apply` writes, with their mode and
-    owner; held equal to `desired_files` of the same files as text (units at UNIT_MODE)."""
+def test_the_deploy_s_desired_states_are_the_bytes_modes_and_owners_it_writes() -> None:
+    """`rollout.desired_states` of the stack's files: the checksum of the bytes
+    `host_step.apply` writes, with their mode and owner (root's; secret env files 0600)."""
     fixtures = Path(__file__).parent / "fixtures"
     secrets = json.loads((fixtures / "secrets.json").read_text())
     inv = load_outputs_file(fixtures / "outputs-prod.json", "prod")
     contents = desired_contents(dataclasses.replace(inv, secrets=secrets))
-    as_text = desired_files(
-        {p: c.data.decode() for p, c in contents.items() if p.endswith(".service")},
-        {p: (c.data.decode(), c.mode) for p, c in contents.items() if not p.endswith(".service")},
-    )
-    assert desired_states(contents) == as_text
-    assert {str(layout.service_env(s)) for s in layout.SERVICES} <= set(as_text)
+    states = desired_states(contents)
+    assert {s.owner for s in states.values()} == {"root:root"}
+    for service in layout.SERVICES:
+        assert states[str(layout.service_env(service))].mode == 0o600
+        assert states[str(layout.unit_path(service))].mode == layout.UNIT_MODE
+    assert {str(layout.service_env(s)) for s in layout.SERVICES} <= set(states)
 
 
 def test_describe_never_shows_checksums_or_values() -> None:
