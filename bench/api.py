@@ -302,6 +302,17 @@ def _percentiles(values: list[float]) -> dict[str, float]:
     }
 
 
+def _load(samples: list[Sample], seconds: float, load: float) -> dict[str, Any]:
+    """How much was asked and answered, the same for the API's phases and the minimal app."""
+    return {
+        "requests": len(samples),
+        "seconds": round(seconds, 2),
+        "requests_per_s": round(len(samples) / seconds, 1),
+        "load_average_1m": round(load, 2),
+        "statuses": dict(Counter(str(s.status) for s in samples)),
+    }
+
+
 def summarise(
     phase: str, concurrency: int, samples: list[Sample], seconds: float, load: float
 ) -> dict[str, Any]:
@@ -312,11 +323,7 @@ def summarise(
     return {
         "phase": phase,
         "concurrency": concurrency,
-        "requests": len(samples),
-        "seconds": round(seconds, 2),
-        "requests_per_s": round(len(samples) / seconds, 1),
-        "load_average_1m": round(load, 2),
-        "statuses": dict(Counter(str(s.status) for s in samples)),
+        **_load(samples, seconds, load),
         "miss_ms": _percentiles([s.ms for s in samples if s.cache == "MISS"]),
         "hit_ms": _percentiles([s.ms for s in samples if s.cache == "HIT"]),
         "by_endpoint": {
@@ -440,11 +447,7 @@ def run_baseline(args: argparse.Namespace, workdir: str, size: int) -> list[dict
             levels.append({
                 "concurrency": concurrency,
                 "body_bytes": size,
-                "requests": len(samples),
-                "seconds": round(seconds, 2),
-                "requests_per_s": round(len(samples) / seconds, 1),
-                "load_average_1m": round(load, 2),
-                "statuses": dict(Counter(str(s.status) for s in samples)),
+                **_load(samples, seconds, load),
                 "ms": _percentiles([s.ms for s in samples]),
                 "server_cpu_ms": round(cpu_ms, 1),
                 "cpu_ms_per_request": round(cpu_ms / len(samples), 3) if samples else None,

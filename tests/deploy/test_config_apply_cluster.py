@@ -217,18 +217,47 @@ def unstartable(cluster: ChCluster) -> dict[str, str]:
     return rendered
 
 
-def test_a_config_the_server_cannot_start_with_is_put_back(ch_cluster: ChCluster) -> None:
-    cluster = ch_cluster
-    rendered = unstartable(cluster)
+@dataclasses.dataclass(frozen=True)
+class Failed:
+    """A refused apply: the node it failed on, every node's files and start time before it, the
+    error, and the steps reported."""
+
+    first: Host
+    before: dict[str, str]
+    starts: dict[str, str]
+    error: ConfigApplyError
+    steps: list[Step]
+
+
+def apply_failing(
+    cluster: ChCluster,
+    rendered: dict[str, str],
+    action: str,
+    during: Callable[[Host, Step], None] = lambda _first, _step: None,
+) -> Failed:
+    """Apply `rendered`, which every node plans to take by `action`, expecting a refusal;
+    `during` sees each step."""
     dry = run(cluster, rendered, dry_run=True)
-    assert [n.action for n in dry.nodes] == ["restart"] * 3
+    assert [n.action for n in dry.nodes] == [action] * 3
     first = cluster.host(dry.nodes[0].host)
     before = {h.name: on_disk(h) for h in cluster.hosts}
     starts = {h.name: started_at(h) for h in cluster.hosts}
     steps: list[Step] = []
+
+    def progress(step: Step) -> None:
+        steps.append(step)
+        during(first, step)
+
     with pytest.raises(ConfigApplyError) as failed:
-        run(cluster, rendered, progress=steps.append)
-    message = str(failed.value)
+        run(cluster, rendered, progress=progress)
+    return Failed(first, before, starts, failed.value, steps)
+
+
+def test_a_config_the_server_cannot_start_with_is_put_back(ch_cluster: ChCluster) -> None:
+    cluster = ch_cluster
+    failed = apply_failing(cluster, unstartable(cluster), "restart")
+    first, before, starts, steps = failed.first, failed.before, failed.starts, failed.steps
+    message = str(failed.error)
     assert message.startswith(
         f"{first.name}: the new config failed: it was restarted with the new config, but its "
         "server stopped (clickhouse-server is failed/failed); its journal: "
@@ -238,7 +267,7 @@ def test_a_config_the_server_cannot_start_with_is_put_back(ch_cluster: ChCluster
         "Its previous config was put back and it was restarted with it: it answers again; the "
         "nodes after it are untouched: fix the config and run `adpulse config apply` again"
     )
-    assert failed.value.restored is True
+    assert failed.error.restored is True
     assert [s.step for s in steps] == ["write", "restart", "restarted", "restore", "restored"]
     assert {s.host for s in steps} == {first.name}
     assert cluster.query(first, "SELECT 1") == "1"
@@ -263,15 +292,9 @@ def test_a_config_the_server_refuses_to_reload_is_put_back(ch_cluster: ChCluster
         rendered[key] = rendered[key].replace(
             "            <shard>", secret + "            <shard>", 1
         )
-    dry = run(cluster, rendered, dry_run=True)
-    assert [n.action for n in dry.nodes] == ["reload"] * 3
-    first = cluster.host(dry.nodes[0].host)
-    before = {h.name: on_disk(h) for h in cluster.hosts}
-    starts = {h.name: started_at(h) for h in cluster.hosts}
-    steps: list[Step] = []
-    with pytest.raises(ConfigApplyError) as failed:
-        run(cluster, rendered, progress=steps.append)
-    message = str(failed.value)
+    failed = apply_failing(cluster, rendered, "reload")
+    first, before, starts, steps = failed.first, failed.before, failed.starts, failed.steps
+    message = str(failed.error)
     assert message.startswith(f"{first.name}: SYSTEM RELOAD CONFIG refused the new config (")
     assert "Unknown element in config: secret" in message
     assert message.endswith(
@@ -279,7 +302,7 @@ def test_a_config_the_server_refuses_to_reload_is_put_back(ch_cluster: ChCluster
         "before; the nodes after it are untouched: fix the config and run `adpulse config "
         "apply` again"
     )
-    assert failed.value.restored is True
+    assert failed.error.restored is True
     assert [(s.host, s.step) for s in steps] == [(first.name, "write")]
     for host in cluster.hosts:  # nothing restarted, every file as it was
         assert started_at(host) == starts[host.name], f"{host.name} was restarted"
@@ -291,19 +314,15 @@ def test_a_config_the_server_refuses_to_reload_is_put_back(ch_cluster: ChCluster
 
 def test_when_putting_back_fails_the_error_says_how_by_hand(ch_cluster: ChCluster) -> None:
     cluster = ch_cluster
-    rendered = unstartable(cluster)
-    first = cluster.host(run(cluster, rendered, dry_run=True).nodes[0].host)
-    before = {h.name: on_disk(h) for h in cluster.hosts}
-    starts = {h.name: started_at(h) for h in cluster.hosts}
 
-    def lose_the_copies(step: Step) -> None:  # moved away, for the test to put back by hand
+    def lose_the_copies(first: Host, step: Step) -> None:  # moved away, to put back by hand
         if step.step == "restarted":
             assert first.ssh(f"mv {PREVIOUS} /root/kept").returncode == 0
 
-    with pytest.raises(ConfigApplyError) as failed:
-        run(cluster, rendered, progress=lose_the_copies)
-    message = str(failed.value)
-    assert failed.value.restored is False
+    failed = apply_failing(cluster, unstartable(cluster), "restart", during=lose_the_copies)
+    first, before, starts = failed.first, failed.before, failed.starts
+    message = str(failed.error)
+    assert failed.error.restored is False
     assert message.startswith(f"{first.name}: the new config failed: it was restarted")
     assert ". Putting its previous config back failed too (" in message
     assert "cannot stat" in message

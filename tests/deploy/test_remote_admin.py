@@ -388,6 +388,18 @@ class SecureClickHouse:
     url: str
     ca_pem: str
 
+    def outputs(
+        self, folder: Path, app: AppHost, arns: dict[str, str] | None = None, ca_pem: str = ""
+    ) -> Path:
+        """`write_outputs` with this ClickHouse as the stack's, trusted by its CA (or `ca_pem`)."""
+        return write_outputs(
+            folder,
+            app,
+            arns or {},
+            clickhouse_url=self.url,
+            clickhouse_ca_pem=ca_pem or self.ca_pem,
+        )
+
 
 @pytest.fixture(scope="module")
 def clickhouse(
@@ -404,13 +416,7 @@ def clickhouse(
 def test_schema_status_reaches_clickhouse_over_tls_as_admin_and_reports_its_error(
     app_host: AppHost, clickhouse: SecureClickHouse, aws_secrets: dict[str, str], tmp_path: Path
 ) -> None:
-    outputs = write_outputs(
-        tmp_path,
-        app_host,
-        aws_secrets,
-        clickhouse_url=clickhouse.url,
-        clickhouse_ca_pem=clickhouse.ca_pem,
-    )
+    outputs = clickhouse.outputs(tmp_path, app_host, aws_secrets)
     app_host.conn.run(f"rm -f {CA_FILE} && update-ca-certificates --fresh >/dev/null")
     code, out, err = run("schema", "status", *app_host.cli(outputs))
     # Logged in as admin over TLS (a refused login is another error: the next test); 18.16
@@ -433,9 +439,7 @@ def test_schema_status_reaches_clickhouse_over_tls_as_admin_and_reports_its_erro
 def test_a_wrong_admin_password_is_the_login_refusal_from_the_host(
     app_host: AppHost, clickhouse: SecureClickHouse, tmp_path: Path
 ) -> None:
-    outputs = write_outputs(
-        tmp_path, app_host, {}, clickhouse_url=clickhouse.url, clickhouse_ca_pem=clickhouse.ca_pem
-    )
+    outputs = clickhouse.outputs(tmp_path, app_host)
     wrong = "not-the-admin-password-4Tz"
     inv = replace(inventory(outputs), secrets=SECRETS | {"clickhouse-admin-password": wrong})
     with pytest.raises(RemoteAdminError) as err:
@@ -453,9 +457,7 @@ def test_a_server_certificate_of_another_ca_is_refused(
     app_host: AppHost, clickhouse: SecureClickHouse, tmp_path: Path
 ) -> None:
     other = make_tls(CH_NAME).ca_pem
-    outputs = write_outputs(
-        tmp_path, app_host, {}, clickhouse_url=clickhouse.url, clickhouse_ca_pem=other
-    )
+    outputs = clickhouse.outputs(tmp_path, app_host, ca_pem=other)
     try:
         with pytest.raises(RemoteAdminError, match="CERTIFICATE_VERIFY_FAILED"):
             run_admin(app_host.conn, inventory(outputs), ["schema", "status"], changes=False)
@@ -467,9 +469,7 @@ def test_a_server_certificate_of_another_ca_is_refused(
 def test_migrate_on_stack_runs_the_release_s_migrations_and_records_it(
     app_host: AppHost, clickhouse: SecureClickHouse, tmp_path: Path
 ) -> None:
-    outputs = write_outputs(
-        tmp_path, app_host, {}, clickhouse_url=clickhouse.url, clickhouse_ca_pem=clickhouse.ca_pem
-    )
+    outputs = clickhouse.outputs(tmp_path, app_host)
     with pytest.raises(RemoteAdminError) as err:
         migrate_on_stack(app_host.conn, inventory(outputs), app_host.version)
     assert str(err.value) == (
@@ -488,13 +488,7 @@ def test_migrate_on_stack_runs_the_release_s_migrations_and_records_it(
 def test_unlock_on_the_stack_runs_the_release_s_unlock_as_admin_and_records_it(
     app_host: AppHost, clickhouse: SecureClickHouse, aws_secrets: dict[str, str], tmp_path: Path
 ) -> None:
-    outputs = write_outputs(
-        tmp_path,
-        app_host,
-        aws_secrets,
-        clickhouse_url=clickhouse.url,
-        clickhouse_ca_pem=clickhouse.ca_pem,
-    )
+    outputs = clickhouse.outputs(tmp_path, app_host, aws_secrets)
     code, out, err = run("schema", "unlock", "--yes", *app_host.cli(outputs))
     # Logged in as admin over TLS (a refused login is another error); 18.16 has no query
     # parameters, so the lock's lookup stops at ClickHouse's own error, which the deployer

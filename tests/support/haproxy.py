@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from adpulse.local.processes import spawn, stop
 from tests.support.clickhouse_server import free_port
@@ -292,18 +292,18 @@ def get(url: str, timeout: float = 10.0) -> str:
         return str(answer.read().decode())
 
 
-class Traffic:
-    """Steady streams of `GET /` through haproxy, one per thread, a request every `gap` s
-    on each, each on a new connection; keeps who answered and every failure."""
+class _Workers:
+    """Threads that run while the `with` block runs: started on entry, stopped (`_stop`) and
+    joined on exit. Subclasses give each thread its target in `_threads`."""
 
-    def __init__(self, ha: Haproxy, gap: float = 0.01, threads: int = 1) -> None:
-        self.ha, self.gap = ha, gap
-        self.answered: list[str] = []  # list.append is atomic: threads share these
-        self.failures: list[str] = []
+    _threads: list[threading.Thread]
+
+    def __init__(self) -> None:
         self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
+        self._start = time.monotonic()
 
-    def __enter__(self) -> Traffic:
+    def __enter__(self) -> Self:
+        self._start = time.monotonic()
         for thread in self._threads:
             thread.start()
         return self
@@ -312,6 +312,18 @@ class Traffic:
         self._stop.set()
         for thread in self._threads:
             thread.join(30)
+
+
+class Traffic(_Workers):
+    """Steady streams of `GET /` through haproxy, one per thread, a request every `gap` s
+    on each, each on a new connection; keeps who answered and every failure."""
+
+    def __init__(self, ha: Haproxy, gap: float = 0.01, threads: int = 1) -> None:
+        super().__init__()
+        self.ha, self.gap = ha, gap
+        self.answered: list[str] = []  # list.append is atomic: threads share these
+        self.failures: list[str] = []
+        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
 
     def wait_for(self, name: str, since: int, timeout: float = 5.0) -> bool:
         """True once `name` answered one of the requests after the first `since`."""
@@ -360,34 +372,22 @@ class Held:
         return self.result
 
 
-class Steady:
+class Steady(_Workers):
     """Steady GETs through a load balancer while the block runs: each thread asks one of `urls`
     (thread i the i-th, in turn), a new connection per request, a request every `gap` s. Keeps
     how many each URL answered, and every failure (an error status counts) with when it came.
     """
 
     def __init__(self, urls: Sequence[str], threads: int = 4, gap: float = 0.02) -> None:
+        super().__init__()
         self.urls, self.gap = list(urls), gap
         self.answered: dict[str, int] = dict.fromkeys(self.urls, 0)
         self.failures: list[str] = []  # list.append is atomic: threads share it
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._start = time.monotonic()
         self._threads = [
             threading.Thread(target=self._run, args=(self.urls[i % len(self.urls)],), daemon=True)
             for i in range(threads)
         ]
-
-    def __enter__(self) -> Steady:
-        self._start = time.monotonic()
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(30)
 
     def _run(self, url: str) -> None:
         while not self._stop.is_set():
